@@ -1,0 +1,63 @@
+"""Speed of `render_faces` against ResNet-50, forward + backward, batch 8 at 256x256.
+
+    python benchmarks/bench_render.py [--batch 8] [--size 256] [--repeats 5]
+
+Prints both median times and their ratio; the target is ratio <= 0.15 (rendering must never be
+what slows training down). ResNet-50 is built with random weights: only its cost matters here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+import torchvision
+
+from unmasklib import face3d
+
+
+def median_seconds(step: Callable[[], None], repeats: int) -> float:
+    step()  # warm-up: allocator, lazy init
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+
+    model = face3d.load_face_model()
+    coeffs = model.sample_coeffs(args.batch, generator=torch.Generator().manual_seed(0))
+
+    def render_step() -> None:
+        c = coeffs.clone().requires_grad_(True)
+        face3d.render_faces(model, c, args.size).image.mean().backward()
+
+    resnet = torchvision.models.resnet50()
+    images = torch.randn(args.batch, 3, args.size, args.size)
+
+    def resnet_step() -> None:
+        resnet.zero_grad(set_to_none=True)
+        resnet(images).mean().backward()
+
+    render = median_seconds(render_step, args.repeats)
+    reference = median_seconds(resnet_step, args.repeats)
+    print(f"threads: {torch.get_num_threads()}, batch {args.batch}, {args.size}x{args.size}")
+    print(f"render_faces forward+backward: {render * 1000:8.1f} ms")
+    print(f"ResNet-50    forward+backward: {reference * 1000:8.1f} ms")
+    print(f"ratio render / ResNet-50: {render / reference:.3f} (target <= 0.15)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""A linear 3D morphable model (3DMM): mean shape and albedo plus linear bases.
+
+    vertices = mean_shape + identity @ identity_basis + expression @ expression_basis
+    albedo   = mean_albedo + texture @ texture_basis            (clamped to [0, 1])
+
+Pose and lighting do not change the mesh; `render.render_faces` applies them. The same class
+serves the embedded procedural model and a user's Basel Face Model file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import torch
+
+from .layout import CoeffLayout
+from .shading import DEFAULT_LIGHT
+
+# How `sample_coeffs` draws pose and light: standard deviations around zero.
+POSE_STD = (0.22, 0.1, 0.07, 0.08, 0.08, 0.3)  # yaw, pitch, roll (rad); x, y, z translation
+LIGHT_STD = (0.12, 0.25, 0.15, 0.25, 0.06, 0.06, 0.06, 0.06, 0.06)  # per SH band
+LIGHT_TINT_STD = 0.05  # relative per-channel gain: light that is not quite white
+
+
+@dataclass(frozen=True)
+class MorphableModel:
+    """Tensors of one 3DMM. V vertices, F triangles.
+
+    mean_shape `(V, 3)`; identity_basis `(K_id, V, 3)`; expression_basis `(K_exp, V, 3)`;
+    mean_albedo `(V, 3)` in [0, 1]; texture_basis `(K_tex, V, 3)`; faces `(F, 3)` long,
+    counter-clockwise seen from outside; landmark_index `(68,)` long, iBUG-68 order.
+    `regions` maps a name (e.g. "mouth_interior") to the indices of its triangles.
+    """
+
+    name: str
+    layout: CoeffLayout
+    mean_shape: torch.Tensor
+    identity_basis: torch.Tensor
+    expression_basis: torch.Tensor
+    mean_albedo: torch.Tensor
+    texture_basis: torch.Tensor
+    faces: torch.Tensor
+    landmark_index: torch.Tensor
+    expression_names: list[str]
+    texture_names: list[str]
+    identity_names: list[str]
+    regions: dict[str, torch.Tensor] = field(default_factory=dict)
+    # Expression components that only make sense one way (a jaw opens, it does not "un-open").
+    one_sided_expressions: tuple[str, ...] = ()
+
+    @property
+    def num_vertices(self) -> int:
+        return self.mean_shape.shape[0]
+
+    @property
+    def device(self) -> torch.device:
+        return self.mean_shape.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.mean_shape.dtype
+
+    def to(self, device: torch.device | str | None = None,
+           dtype: torch.dtype | None = None) -> MorphableModel:
+        """A copy on `device`, floating tensors cast to `dtype`."""
+        def move(t: torch.Tensor) -> torch.Tensor:
+            return t.to(device=device, dtype=dtype if t.is_floating_point() else None)
+
+        return replace(
+            self,
+            mean_shape=move(self.mean_shape), identity_basis=move(self.identity_basis),
+            expression_basis=move(self.expression_basis), mean_albedo=move(self.mean_albedo),
+            texture_basis=move(self.texture_basis), faces=move(self.faces),
+            landmark_index=move(self.landmark_index),
+            regions={k: move(v) for k, v in self.regions.items()},
+        )
+
+    def decode(self, coeffs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`(B, layout.size)` -> model-space vertices `(B, V, 3)`, albedo `(B, V, 3)` in [0, 1]."""
+        check_coeffs(coeffs, self.layout)
+        parts = self.layout.split(coeffs.to(self.dtype))
+        vertices = (self.mean_shape
+                    + torch.einsum("bk,kvc->bvc", parts["identity"], self.identity_basis)
+                    + torch.einsum("bk,kvc->bvc", parts["expression"], self.expression_basis))
+        albedo = self.mean_albedo + torch.einsum("bk,kvc->bvc", parts["texture"],
+                                                 self.texture_basis)
+        return vertices, albedo.clamp(0, 1)
+
+    def sample_coeffs(self, batch_size: int, generator: torch.Generator | None = None,
+                      ) -> torch.Tensor:
+        """Random plausible faces `(batch_size, layout.size)` on the model's device.
+
+        Shape, expression and texture ~ N(0, 1) (one-sided expressions such as jaw_open take
+        |N(0, 1)|); pose and light ~ N(0, POSE_STD / LIGHT_STD). Drawn on the CPU from
+        `generator`, so a seed gives the same faces on every device.
+        """
+        parts = {name: torch.randn(batch_size, size, generator=generator)
+                 for name, size in self.layout.blocks}
+        for name in self.one_sided_expressions:
+            k = self.expression_names.index(name)
+            parts["expression"][:, k] = parts["expression"][:, k].abs()
+        pose = parts.get("pose")
+        if pose is not None:
+            pose.mul_(torch.tensor(POSE_STD))
+        else:  # separate rotation / translation blocks (Basel layout)
+            parts["rotation"].mul_(torch.tensor(POSE_STD[:3]))
+            parts["translation"].mul_(torch.tensor(POSE_STD[3:]))
+        light = parts["lighting"].view(batch_size, 3, 9)
+        light.mul_(torch.tensor(LIGHT_STD))
+        # One light for all channels, scaled by a per-channel gain: mostly white, slightly tinted.
+        gain = 1 + LIGHT_TINT_STD * torch.randn(batch_size, 3, 1, generator=generator)
+        default = torch.tensor(DEFAULT_LIGHT)
+        light.copy_((light[:, :1] + default) * gain - default)
+        return self.layout.join(parts).to(device=self.device, dtype=self.dtype)
+
+
+def check_coeffs(coeffs: torch.Tensor, layout: CoeffLayout) -> None:
+    """Raise a clear ValueError unless `coeffs` is a finite `(B, layout.size)` tensor."""
+    if not isinstance(coeffs, torch.Tensor):
+        raise ValueError(f"coeffs must be a torch.Tensor, got {type(coeffs).__name__}")
+    if coeffs.dim() != 2 or coeffs.shape[1] != layout.size:
+        raise ValueError(f"coeffs must be (B, {layout.size}) for this model "
+                         f"({layout.describe()}), got {tuple(coeffs.shape)}")
+    if not torch.isfinite(coeffs).all():
+        raise ValueError("coeffs contain NaN or infinite values")

@@ -1,0 +1,70 @@
+"""Lambertian shading under second-order spherical-harmonics (SH) lighting.
+
+Light is 9 SH coefficients per colour channel, `(B, 3, 9)`. The irradiance at a surface with
+unit normal n is `sum_k gamma[c, k] * Y_k(n)`, where Y_k are the real SH functions already
+convolved with the cosine lobe (Ramamoorthi & Hanrahan 2001), so a pixel is
+`albedo * irradiance`. Normals are in camera space: light stays fixed to the camera while the
+head turns.
+
+The lighting block of a coefficient vector is an offset from `DEFAULT_LIGHT`, so zero
+coefficients mean a soft light from the front and above rather than darkness.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+# Cosine-lobe factors times the normalisation of the real SH functions, per band.
+_BAND0 = math.pi * math.sqrt(1 / (4 * math.pi))
+_BAND1 = (2 * math.pi / 3) * math.sqrt(3 / (4 * math.pi))
+_BAND2 = (math.pi / 4) * math.sqrt(15 / (4 * math.pi))
+
+# Per channel: ambient 0.9, a light from the camera (z) and a little from above (y).
+DEFAULT_LIGHT = (0.9, 0.15, 0.25, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+def sh_basis(normals: torch.Tensor) -> torch.Tensor:
+    """Unit normals `(..., 3)` -> the 9 cosine-convolved SH values `(..., 9)`.
+
+    Order: constant; y, z, x; xy, yz, 3z^2 - 1, xz, x^2 - y^2 (the usual real-SH order).
+    """
+    x, y, z = normals.unbind(-1)
+    return torch.stack([
+        torch.full_like(x, _BAND0),
+        _BAND1 * y,
+        _BAND1 * z,
+        _BAND1 * x,
+        _BAND2 * 2 * x * y,
+        _BAND2 * 2 * y * z,
+        _BAND2 / math.sqrt(3) * (3 * z * z - 1),
+        _BAND2 * 2 * x * z,
+        _BAND2 * (x * x - y * y),
+    ], dim=-1)
+
+
+def lighting_from_coeffs(lighting: torch.Tensor) -> torch.Tensor:
+    """Lighting block `(B, 27)` (offsets, channel-major) -> SH coefficients `(B, 3, 9)`."""
+    default = torch.tensor(DEFAULT_LIGHT, dtype=lighting.dtype, device=lighting.device)
+    return lighting.view(-1, 3, 9) + default
+
+
+def irradiance(normals: torch.Tensor, sh: torch.Tensor) -> torch.Tensor:
+    """Unit normals `(B, ..., 3)` and SH coefficients `(B, 3, 9)` -> irradiance `(B, ..., 3)`."""
+    basis = sh_basis(normals)
+    flat = basis.reshape(basis.shape[0], -1, 9)
+    return (flat @ sh.transpose(1, 2)).view(*basis.shape[:-1], 3)
+
+
+def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    """Area-weighted unit vertex normals `(B, V, 3)` of a mesh `(B, V, 3)`, faces `(F, 3)`.
+
+    With counter-clockwise faces seen from outside, normals point outwards.
+    """
+    v0, v1, v2 = (vertices[:, faces[:, k]] for k in range(3))
+    face_normals = torch.linalg.cross(v1 - v0, v2 - v0)  # length = twice the area
+    normals = torch.zeros_like(vertices)
+    for k in range(3):
+        normals = normals.index_add(1, faces[:, k], face_normals)
+    return torch.nn.functional.normalize(normals, dim=-1, eps=1e-12)
