@@ -14,9 +14,9 @@ from .bfm import BFM_LAYOUT, load_bfm
 from .camera import euler_rotation, pose_vertices, project
 from .embedded import EMBEDDED_LAYOUT, build_embedded_model
 from .layout import CoeffLayout
-from .model import MorphableModel
+from .model import MorphableModel, SurfaceGrid
 from .raster import interpolate, rasterize
-from .render import RenderOutput, render_faces
+from .render import RenderOutput, posed_vertices, render_faces, render_mesh
 from .shading import irradiance, sh_basis, vertex_normals
 
 
@@ -26,7 +26,8 @@ def load_face_model(path: str | Path | None = None) -> MorphableModel:
 
 
 __all__ = [
-    "BFM_LAYOUT", "EMBEDDED_LAYOUT", "CoeffLayout", "MorphableModel", "RenderOutput",
+    "BFM_LAYOUT", "EMBEDDED_LAYOUT", "CoeffLayout", "MorphableModel", "RenderOutput", "SurfaceGrid",
     "euler_rotation", "interpolate", "irradiance", "load_face_model", "pose_vertices",
-    "project", "rasterize", "render_faces", "sh_basis", "vertex_normals",
+    "posed_vertices", "project", "rasterize", "render_faces", "render_mesh", "sh_basis",
+    "vertex_normals",
 ]

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .layout import CoeffLayout
-from .model import MorphableModel
+from .model import MorphableModel, SurfaceGrid
 
 EMBEDDED_LAYOUT = CoeffLayout((("identity", 80), ("expression", 44), ("texture", 80),
                                ("pose", 6), ("lighting", 27)))
@@ -476,4 +476,6 @@ def build_embedded_model() -> MorphableModel:
         identity_names=IDENTITY_NAMES + [f"identity_{k:02d}" for k in range(10, 80)],
         regions={"mouth_interior": torch.from_numpy(mesh.interior_faces)},
         one_sided_expressions=("jaw_open",),
+        surface=SurfaceGrid(index=torch.from_numpy(mesh.grid), theta=tensor(mesh.theta),
+                            height=tensor(mesh.positions[mesh.grid[:, 0], 1])),
     )

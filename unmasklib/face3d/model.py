@@ -23,6 +23,20 @@ LIGHT_TINT_STD = 0.05  # relative per-channel gain: light that is not quite whit
 
 
 @dataclass(frozen=True)
+class SurfaceGrid:
+    """The face surface as a regular grid over (theta, y), for placing things on the face.
+
+    index `(R, C)` long: vertex at row r, column c (upper-lip copies on the mouth row);
+    theta `(C,)`: angle of each column around the vertical axis (radians, 0 = facing the
+    camera, > 0 towards +x); height `(R,)`: y of each row on the mean face.
+    """
+
+    index: torch.Tensor
+    theta: torch.Tensor
+    height: torch.Tensor
+
+
+@dataclass(frozen=True)
 class MorphableModel:
     """Tensors of one 3DMM. V vertices, F triangles.
 
@@ -30,6 +44,7 @@ class MorphableModel:
     mean_albedo `(V, 3)` in [0, 1]; texture_basis `(K_tex, V, 3)`; faces `(F, 3)` long,
     counter-clockwise seen from outside; landmark_index `(68,)` long, iBUG-68 order.
     `regions` maps a name (e.g. "mouth_interior") to the indices of its triangles.
+    `surface` is the (theta, y) grid of the embedded model (None for a Basel model).
     """
 
     name: str
@@ -47,6 +62,7 @@ class MorphableModel:
     regions: dict[str, torch.Tensor] = field(default_factory=dict)
     # Expression components that only make sense one way (a jaw opens, it does not "un-open").
     one_sided_expressions: tuple[str, ...] = ()
+    surface: SurfaceGrid | None = None
 
     @property
     def num_vertices(self) -> int:
@@ -73,6 +89,8 @@ class MorphableModel:
             texture_basis=move(self.texture_basis), faces=move(self.faces),
             landmark_index=move(self.landmark_index),
             regions={k: move(v) for k, v in self.regions.items()},
+            surface=None if self.surface is None else SurfaceGrid(
+                move(self.surface.index), move(self.surface.theta), move(self.surface.height)),
         )
 
     def decode(self, coeffs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -13,6 +13,8 @@ ten units away from a face one unit deep, the perspective error is far below a p
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 
@@ -30,6 +32,23 @@ def _barycentric(tri: torch.Tensor, px: torch.Tensor, py: torch.Tensor) -> torch
     w1 = _edge(x[..., 2], y[..., 2], x[..., 0], y[..., 0], px, py)
     w2 = _edge(x[..., 0], y[..., 0], x[..., 1], y[..., 1], px, py)
     return torch.stack([w0, w1, w2], dim=-1) / area[..., None]
+
+
+def _planes(tri: torch.Tensor) -> torch.Tensor:
+    """Triangles `(T, 3, 3)` -> affine planes `(T, 4, 3)` over the screen.
+
+    Row k < 3 gives barycentric weight k, row 3 the depth, each as (d/dx, d/dy, constant), so
+    evaluating a candidate pixel costs two multiply-adds per quantity.
+    """
+    x, y, z = tri.unbind(-1)
+    area = _edge(x[:, 0], y[:, 0], x[:, 1], y[:, 1], x[:, 2], y[:, 2])
+    rows = []
+    for a, b in ((1, 2), (2, 0), (0, 1)):  # the edge opposite each vertex
+        dx, dy = x[:, b] - x[:, a], y[:, b] - y[:, a]
+        rows.append(torch.stack([-dy, dx, dy * x[:, a] - dx * y[:, a]], -1) / area[:, None])
+    weights = torch.stack(rows, 1)
+    depth = (weights * z[:, :, None]).sum(1, keepdim=True)
+    return torch.cat([weights, depth], 1)
 
 
 @torch.no_grad()
@@ -54,37 +73,67 @@ def nearest_triangle(vertices: torch.Tensor, faces: torch.Tensor, height: int,
     row1 = torch.floor(y.amax(1) - 0.5).clamp(max=height - 1)
     cols = torch.where(usable, col1 - col0 + 1, 0).clamp(min=0).long()
     rows = torch.where(usable, row1 - row0 + 1, 0).clamp(min=0).long()
+    keep = torch.nonzero(cols * rows > 0).squeeze(1)
+    cols, rows = cols[keep], rows[keep]
 
-    # One candidate per (triangle, pixel in its box), laid out triangle after triangle.
+    # One candidate per (triangle, pixel centre in its box), laid out triangle after triangle.
     counts = cols * rows
-    owner = torch.repeat_interleave(torch.arange(batch * num_faces, device=tri.device), counts)
+    owner = torch.repeat_interleave(torch.arange(len(keep), device=tri.device), counts)
     first = torch.cumsum(counts, 0) - counts
-    local = torch.arange(owner.numel(), device=tri.device) - first[owner]
-    owner_cols = cols[owner]
-    col = col0.long()[owner] + local % owner_cols
-    row = row0.long()[owner] + local // owner_cols
+    box = torch.stack([col0[keep].long(), row0[keep].long(), cols, first], 1).index_select(0, owner)
+    local = torch.arange(owner.numel(), device=tri.device) - box[:, 3]
+    col = box[:, 0] + local % box[:, 2]
+    row = box[:, 1] + local // box[:, 2]
 
-    weights = _barycentric(tri[owner], col.to(tri.dtype) + 0.5, row.to(tri.dtype) + 0.5)
-    inside = (weights >= 0).all(1)  # dividing by the signed area made this winding-free
-    owner, col, row, weights = owner[inside], col[inside], row[inside], weights[inside]
-    depth = (weights * tri[owner, :, 2]).sum(1)
+    planes = _planes(tri[keep]).index_select(0, owner)
+    values = (planes[..., 0] * (col.to(tri.dtype) + 0.5)[:, None]
+              + planes[..., 1] * (row.to(tri.dtype) + 0.5)[:, None] + planes[..., 2])
+    inside = torch.nonzero(values[:, :3].amin(1) >= 0).squeeze(1)
+    triangle = keep[owner[inside]]
+    depth = values[inside, 3]
+    pixel = (triangle // num_faces) * (height * width) + row[inside] * width + col[inside]
 
-    pixel = (owner // num_faces) * (height * width) + row * width + col
     zbuffer = torch.full((batch * height * width,), torch.inf, dtype=tri.dtype, device=tri.device)
     zbuffer.scatter_reduce_(0, pixel, depth, "amin")
     nearest = depth == zbuffer[pixel]
     tri_id = torch.full((batch * height * width,), num_faces, dtype=torch.long, device=tri.device)
-    tri_id.scatter_reduce_(0, pixel[nearest], owner[nearest] % num_faces, "amin")
+    tri_id.scatter_reduce_(0, pixel[nearest], triangle[nearest] % num_faces, "amin")
     tri_id[tri_id == num_faces] = -1
     return tri_id.view(batch, height, width)
 
 
-def _covered_pixels(tri_id: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Flat indices of covered pixels `(N,)`, their batch index `(N,)` and triangle `(N,)`."""
-    flat = tri_id.reshape(-1)
-    pixels = torch.nonzero(flat >= 0).squeeze(1)
-    per_image = tri_id.shape[1] * tri_id.shape[2]
-    return pixels, pixels // per_image, flat[pixels]
+@dataclass
+class Fragments:
+    """The covered pixels of a rasterised batch, as flat lists of N entries.
+
+    tri_id `(B, H, W)` long, -1 on background; pixels `(N,)` flat index into B*H*W;
+    batch `(N,)`, triangle `(N,)` long; bary `(N, 3)` barycentric weights, differentiable.
+    Shading only the covered pixels and scattering once at the end keeps the work
+    proportional to the face area, not the image area.
+    """
+
+    tri_id: torch.Tensor
+    pixels: torch.Tensor
+    batch: torch.Tensor
+    triangle: torch.Tensor
+    bary: torch.Tensor
+
+    @staticmethod
+    def covering(tri_id: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """pixels, batch, triangle of the covered pixels of `tri_id`."""
+        flat = tri_id.reshape(-1)
+        pixels = torch.nonzero(flat >= 0).squeeze(1)
+        return pixels, pixels // (tri_id.shape[1] * tri_id.shape[2]), flat[pixels]
+
+    def interpolate(self, values: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+        """Per-vertex values `(B, V, C)` -> `(N, C)` at the covered pixels."""
+        corners = _corner_values(values, faces, self.batch, self.triangle)
+        return (corners * self.bary[..., None]).sum(1)
+
+    def to_image(self, values: torch.Tensor) -> torch.Tensor:
+        """`(N, C)` -> `(B, H, W, C)`, zero on background."""
+        full = values.new_zeros(self.tri_id.numel(), values.shape[1])
+        return full.index_copy(0, self.pixels, values).view(*self.tri_id.shape, values.shape[1])
 
 
 def _corner_values(values: torch.Tensor, faces: torch.Tensor, batch: torch.Tensor,
@@ -98,23 +147,25 @@ def _corner_values(values: torch.Tensor, faces: torch.Tensor, batch: torch.Tenso
     return flat.view(-1, 3, channels)
 
 
-def _scatter_pixels(values: torch.Tensor, pixels: torch.Tensor, tri_id: torch.Tensor,
-                    ) -> torch.Tensor:
-    """Values of N covered pixels `(N, C)` -> `(B, H, W, C)`, zero elsewhere."""
-    full = values.new_zeros(tri_id.numel(), values.shape[1]).index_copy(0, pixels, values)
-    return full.view(*tri_id.shape, values.shape[1])
+def _check_mesh(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    if vertices.dim() != 3 or vertices.shape[-1] != 3:
+        raise ValueError(f"vertices must be (B, V, 3), got {tuple(vertices.shape)}")
+    if faces.dim() != 2 or faces.shape[-1] != 3:
+        raise ValueError(f"faces must be (F, 3), got {tuple(faces.shape)}")
+    return faces.to(device=vertices.device, dtype=torch.long)
 
 
-def pixel_barycentrics(vertices: torch.Tensor, faces: torch.Tensor,
-                       tri_id: torch.Tensor) -> torch.Tensor:
-    """Differentiable barycentric weights `(B, H, W, 3)` of each pixel centre in its triangle."""
-    width = tri_id.shape[2]
-    pixels, batch, tri = _covered_pixels(tri_id)
-    in_image = pixels % (tri_id.shape[1] * width)
+def rasterize_fragments(vertices: torch.Tensor, faces: torch.Tensor, height: int,
+                        width: int) -> Fragments:
+    """Like `rasterize`, but returns the covered pixels as `Fragments`."""
+    faces = _check_mesh(vertices, faces)
+    tri_id = nearest_triangle(vertices, faces, height, width)
+    pixels, batch, triangle = Fragments.covering(tri_id)
+    in_image = pixels % (height * width)
     px = (in_image % width).to(vertices.dtype) + 0.5
     py = (in_image // width).to(vertices.dtype) + 0.5
-    bary = _barycentric(_corner_values(vertices, faces, batch, tri), px, py)
-    return _scatter_pixels(bary, pixels, tri_id)
+    bary = _barycentric(_corner_values(vertices, faces, batch, triangle), px, py)
+    return Fragments(tri_id, pixels, batch, triangle, bary)
 
 
 def rasterize(vertices: torch.Tensor, faces: torch.Tensor, height: int,
@@ -125,19 +176,15 @@ def rasterize(vertices: torch.Tensor, faces: torch.Tensor, height: int,
     y = i + 0.5), z = depth, smaller is nearer; faces `(F, 3)` long.
     Barycentrics `(B, H, W, 3)` are differentiable with respect to `vertices`, zero on background.
     """
-    if vertices.dim() != 3 or vertices.shape[-1] != 3:
-        raise ValueError(f"vertices must be (B, V, 3), got {tuple(vertices.shape)}")
-    if faces.dim() != 2 or faces.shape[-1] != 3:
-        raise ValueError(f"faces must be (F, 3), got {tuple(faces.shape)}")
-    faces = faces.to(device=vertices.device, dtype=torch.long)
-    tri_id = nearest_triangle(vertices, faces, height, width)
-    return tri_id, pixel_barycentrics(vertices, faces, tri_id)
+    fragments = rasterize_fragments(vertices, faces, height, width)
+    return fragments.tri_id, fragments.to_image(fragments.bary)
 
 
 def interpolate(values: torch.Tensor, faces: torch.Tensor, tri_id: torch.Tensor,
                 bary: torch.Tensor) -> torch.Tensor:
     """Per-vertex values `(B, V, C)` -> per-pixel values `(B, H, W, C)`, zero on background."""
-    pixels, batch, tri = _covered_pixels(tri_id)
+    faces = faces.to(device=values.device, dtype=torch.long)
+    pixels, batch, triangle = Fragments.covering(tri_id)
     weights = bary.reshape(-1, 3).index_select(0, pixels)
-    corners = _corner_values(values, faces, batch, tri)
-    return _scatter_pixels((corners * weights[..., None]).sum(1), pixels, tri_id)
+    fragments = Fragments(tri_id, pixels, batch, triangle, weights)
+    return fragments.to_image(fragments.interpolate(values, faces))

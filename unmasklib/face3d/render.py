@@ -8,31 +8,77 @@ import torch
 
 from .camera import pose_vertices, project
 from .model import MorphableModel
-from .raster import interpolate, rasterize
+from .raster import rasterize_fragments
 from .shading import irradiance, lighting_from_coeffs, vertex_normals
 
 
 @dataclass
 class RenderOutput:
-    """What `render_faces` returns; every image is `(B, C, H, W)`.
+    """What `render_mesh` / `render_faces` return; every image is `(B, C, H, W)`.
 
-    image: `(B, 3, H, W)` in [-1, 1], the face over `background`.
+    image: `(B, 3, H, W)` in [-1, 1], the mesh over `background`.
     face_mask: `(B, 1, H, W)` in {0, 1}, pixels covered by the mesh.
-    landmarks: `(B, 68, 2)` pixel coordinates (x, y) of the 68 landmark vertices.
-    The intermediate stages, for teaching and debugging:
+    landmarks: `(B, 68, 2)` pixel coordinates (x, y) of the landmark vertices (faces only).
+    The intermediate stages, for teaching, debugging and compositing:
     tri_id `(B, H, W)` long (-1: background); albedo `(B, 3, H, W)` in [0, 1];
     normals `(B, 3, H, W)` unit camera-space normals; shading `(B, 3, H, W)` irradiance >= 0;
+    depth `(B, 1, H, W)` distance from the camera plane (inf on background);
     screen_vertices `(B, V, 3)` (x, y pixels, depth).
     """
 
     image: torch.Tensor
     face_mask: torch.Tensor
-    landmarks: torch.Tensor
     tri_id: torch.Tensor
     albedo: torch.Tensor
     normals: torch.Tensor
     shading: torch.Tensor
+    depth: torch.Tensor
     screen_vertices: torch.Tensor
+    landmarks: torch.Tensor | None = None
+
+
+def render_mesh(world: torch.Tensor, faces: torch.Tensor, albedo: torch.Tensor,
+                sh: torch.Tensor, image_size: int, background: torch.Tensor | None = None,
+                screen: torch.Tensor | None = None) -> RenderOutput:
+    """Shade any mesh: world vertices `(B, V, 3)`, faces `(F, 3)`, albedo `(B, V, 3)` in [0, 1],
+    SH light `(B, 3, 9)`. `screen` `(B, V, 3)` overrides the default camera projection.
+
+    background: `(B or 1, 3, H, W)` in [-1, 1]; None means black (-1).
+    """
+    if image_size < 8:
+        raise ValueError(f"image_size must be at least 8 pixels, got {image_size}")
+    if screen is None:
+        screen = project(world, image_size, image_size)
+    if background is not None and background.shape[-3:] != (3, image_size, image_size):
+        raise ValueError(f"background must be (B, 3, {image_size}, {image_size}), "
+                         f"got {tuple(background.shape)}")
+    fragments = rasterize_fragments(screen, faces, image_size, image_size)
+    # Albedo, normals and depth share one interpolation: one gather instead of three.
+    per_vertex = torch.cat([albedo, vertex_normals(world, faces), screen[..., 2:]], dim=-1)
+    per_pixel = fragments.interpolate(per_vertex, faces)
+    pixel_albedo, depth = per_pixel[:, :3], per_pixel[:, 6:]
+    normals = torch.nn.functional.normalize(per_pixel[:, 3:6], dim=1, eps=1e-12)
+    light = irradiance(normals, sh[fragments.batch]).clamp(min=0)
+    shaded = (pixel_albedo * light).clamp(0, 1) * 2 - 1
+    # One scatter from covered pixels to whole images for every output.
+    images = fragments.to_image(torch.cat([shaded, pixel_albedo, normals, light, depth], 1))
+    images = images.permute(0, 3, 1, 2)
+    covered = (fragments.tri_id >= 0)[:, None]
+    if background is None:
+        background = -torch.ones_like(images[:, :3])
+    return RenderOutput(
+        image=torch.where(covered, images[:, :3], background.to(images)),
+        face_mask=covered.to(world.dtype), tri_id=fragments.tri_id, albedo=images[:, 3:6],
+        normals=images[:, 6:9], shading=images[:, 9:12],
+        depth=torch.where(covered, images[:, 12:], torch.inf), screen_vertices=screen,
+    )
+
+
+def posed_vertices(model: MorphableModel, coeffs: torch.Tensor,
+                   vertices: torch.Tensor) -> torch.Tensor:
+    """Model-space vertices `(B, V, 3)` -> world, with the pose block of `coeffs` `(B, size)`."""
+    angles, translation = model.layout.pose(coeffs.to(model.dtype))
+    return pose_vertices(vertices, angles, translation)
 
 
 def render_faces(model: MorphableModel, coeffs: torch.Tensor, image_size: int = 256,
@@ -42,31 +88,9 @@ def render_faces(model: MorphableModel, coeffs: torch.Tensor, image_size: int = 
     background: `(B or 1, 3, H, W)` in [-1, 1]; None means black (-1).
     Differentiable with respect to every coefficient block (not through silhouettes).
     """
-    if image_size < 8:
-        raise ValueError(f"image_size must be at least 8 pixels, got {image_size}")
     vertices, albedo = model.decode(coeffs)
-    angles, translation = model.layout.pose(coeffs.to(model.dtype))
-    world = pose_vertices(vertices, angles, translation)
-    screen = project(world, image_size, image_size)
-    tri_id, bary = rasterize(screen, model.faces, image_size, image_size)
-
-    # Albedo and normals share one interpolation: one gather instead of two.
-    per_vertex = torch.cat([albedo, vertex_normals(world, model.faces)], dim=-1)
-    per_pixel = interpolate(per_vertex, model.faces, tri_id, bary).permute(0, 3, 1, 2)
-    pixel_albedo = per_pixel[:, :3]
-    normals = torch.nn.functional.normalize(per_pixel[:, 3:], dim=1, eps=1e-12)
-    covered = (tri_id >= 0)[:, None].to(model.dtype)
     sh = lighting_from_coeffs(model.layout.split(coeffs.to(model.dtype))["lighting"])
-    light = irradiance(normals.permute(0, 2, 3, 1), sh).permute(0, 3, 1, 2).clamp(min=0)
-    face = (pixel_albedo * light).clamp(0, 1) * 2 - 1
-    if background is None:
-        background = -torch.ones_like(face)
-    elif background.shape[-3:] != face.shape[-3:]:
-        raise ValueError(f"background must be (B, 3, {image_size}, {image_size}), "
-                         f"got {tuple(background.shape)}")
-    image = covered * face + (1 - covered) * background.to(face)
-    return RenderOutput(
-        image=image, face_mask=covered, landmarks=screen[:, model.landmark_index, :2],
-        tri_id=tri_id, albedo=pixel_albedo, normals=normals, shading=light * covered,
-        screen_vertices=screen,
-    )
+    out = render_mesh(posed_vertices(model, coeffs, vertices), model.faces, albedo, sh,
+                      image_size, background)
+    out.landmarks = out.screen_vertices[:, model.landmark_index, :2]
+    return out

@@ -51,10 +51,11 @@ def lighting_from_coeffs(lighting: torch.Tensor) -> torch.Tensor:
 
 
 def irradiance(normals: torch.Tensor, sh: torch.Tensor) -> torch.Tensor:
-    """Unit normals `(B, ..., 3)` and SH coefficients `(B, 3, 9)` -> irradiance `(B, ..., 3)`."""
-    basis = sh_basis(normals)
-    flat = basis.reshape(basis.shape[0], -1, 9)
-    return (flat @ sh.transpose(1, 2)).view(*basis.shape[:-1], 3)
+    """Unit normals `(..., 3)` and SH coefficients `(..., 3, 9)` -> irradiance `(..., 3)`.
+
+    The leading dimensions broadcast, e.g. normals `(B, H, W, 3)` with sh `(B, 1, 1, 3, 9)`.
+    """
+    return (sh_basis(normals)[..., None, :] * sh).sum(-1)
 
 
 def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:

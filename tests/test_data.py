@@ -1,0 +1,236 @@
+"""The synthetic masked-face data set and the folder data set for real photos."""
+
+from __future__ import annotations
+
+import collections
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from skimage import data as skdata
+
+from unmasklib import data, face3d
+from unmasklib.data.synthetic import CHUNK_SIZE, draw_coefficients, render_masked_faces
+from unmasklib.images import load_rgb
+
+SIZE = 64  # small images keep these tests fast; nothing here depends on resolution
+
+
+@pytest.fixture(scope="module")
+def model():
+    return face3d.load_face_model()
+
+
+@pytest.fixture(scope="module")
+def train(model):
+    return data.SyntheticMaskedFaces("train", size=CHUNK_SIZE + 8, image_size=SIZE, seed=0,
+                                     model=model)
+
+
+def assert_same_item(a: dict, b: dict) -> None:
+    for key in ("clean", "masked", "occlusion", "coeffs", "landmarks"):
+        assert torch.equal(a[key], b[key]), key
+    assert a["identity"] == b["identity"] and a["mask_type"] == b["mask_type"]
+
+
+def test_item_format(train):
+    item = train[3]
+    assert item["clean"].shape == item["masked"].shape == (3, SIZE, SIZE)
+    assert item["clean"].min() >= -1 and item["clean"].max() <= 1
+    assert item["occlusion"].shape == (1, SIZE, SIZE)
+    assert set(item["occlusion"].unique().tolist()) <= {0.0, 1.0}
+    assert item["coeffs"].shape == (237,) and item["landmarks"].shape == (68, 2)
+    assert item["mask_type"] in data.MASK_KINDS and item["has_ground_truth"]
+    with pytest.raises(IndexError):
+        train[len(train)]
+
+
+def test_same_seed_same_bytes_different_seed_different_data(model, train):
+    again = data.SyntheticMaskedFaces("train", size=CHUNK_SIZE + 8, image_size=SIZE, seed=0,
+                                      model=model)
+    for index in (0, 5, CHUNK_SIZE + 1):
+        assert_same_item(train[index], again[index])
+    other = data.SyntheticMaskedFaces("train", size=8, image_size=SIZE, seed=1, model=model)
+    assert not torch.equal(train[0]["clean"], other[0]["clean"])
+    assert not torch.equal(train[0]["coeffs"], other[0]["coeffs"])
+
+
+def test_item_does_not_depend_on_data_set_size(model, train):
+    small = data.SyntheticMaskedFaces("train", size=6, image_size=SIZE, seed=0, model=model)
+    assert_same_item(small[5], train[5])
+
+
+def test_disk_cache_round_trip_and_repair(model, train, tmp_path):
+    cached = data.SyntheticMaskedFaces("train", size=CHUNK_SIZE + 8, image_size=SIZE, seed=0,
+                                       root=tmp_path, model=model, progress=False)
+    files = sorted(cached.folder.glob("chunk*.npz"))
+    assert len(files) == 2
+    assert_same_item(cached[CHUNK_SIZE + 2], train[CHUNK_SIZE + 2])
+
+    files[0].write_bytes(b"truncated")  # an unreadable chunk is regenerated on open
+    repaired = data.SyntheticMaskedFaces("train", size=CHUNK_SIZE + 8, image_size=SIZE, seed=0,
+                                         root=tmp_path, model=model, progress=False)
+    assert files[0].stat().st_size > 1000
+    assert_same_item(repaired[1], train[1])
+
+
+def test_masked_differs_from_clean_only_under_the_occlusion(train):
+    for index in range(12):
+        item = train[index]
+        differs = (item["masked"] != item["clean"]).any(0)
+        occluded = item["occlusion"][0] > 0
+        assert not (differs & ~occluded).any(), index
+        if item["mask_type"] == "none":
+            assert not occluded.any()
+        else:
+            # The mask hides a real part of the face, and it looks different from what it hides.
+            assert occluded.float().mean() > 0.05
+            assert differs[occluded].float().mean() > 0.5
+
+
+def test_mask_covers_the_nose_tip_and_mouth(train):
+    for index in range(12):
+        item = train[index]
+        if item["mask_type"] == "none":
+            continue
+        for landmark in (30, 62, 66):  # nose tip, inner lips
+            x, y = item["landmarks"][landmark].long().tolist()
+            assert item["occlusion"][0, y, x] == 1, (index, landmark)
+
+
+def test_landmarks_are_the_rendered_ones(model, train):
+    item = train[7]
+    out = face3d.render_faces(model, item["coeffs"][None], SIZE)
+    torch.testing.assert_close(item["landmarks"], out.landmarks[0], atol=1e-4, rtol=0)
+
+
+def test_identity_pools_are_disjoint_and_shared_within(model, train):
+    test = data.SyntheticMaskedFaces("test", size=16, image_size=SIZE, seed=0, model=model)
+    train_ids = {train[i]["identity"] for i in range(len(train))}
+    test_ids = {test[i]["identity"] for i in range(len(test))}
+    assert not train_ids & test_ids
+    counts = collections.Counter(train[i]["identity"] for i in range(len(train)))
+    assert min(counts.values()) >= 2  # an identity encoder needs several views of each face
+
+    layout = model.layout
+    shape = layout.slice("identity")
+    same = [i for i in range(len(train)) if train[i]["identity"] == train[0]["identity"]]
+    for i in same[1:]:
+        assert torch.equal(train[i]["coeffs"][shape], train[0]["coeffs"][shape])
+        assert not torch.equal(train[i]["coeffs"][layout.slice("pose")],
+                               train[0]["coeffs"][layout.slice("pose")])
+    assert not torch.equal(test[0]["coeffs"][shape], train[0]["coeffs"][shape])
+
+
+def test_mask_types_are_balanced():
+    counts = collections.Counter(data.synthetic.mask_kind_of(i) for i in range(800))
+    assert counts["surgical"] == counts["n95"] == counts["cloth"] == 240
+    assert counts["none"] == 80
+
+
+def test_poses_stay_in_the_documented_ranges(model):
+    pose = torch.stack([draw_coefficients(model, 0, "train", i)[model.layout.slice("pose")]
+                        for i in range(200)])
+    limits = torch.tensor([30.0, 15.0, 10.0]).deg2rad()
+    assert (pose[:, :3].abs() <= limits).all()
+    assert (pose[:, :3].abs().amax(0) > 0.8 * limits).all()  # and use them
+
+
+def test_mask_centroid_follows_yaw(model):
+    coeffs = draw_coefficients(model, 0, "train", 0).repeat(3, 1)
+    yaw = model.layout.slice("pose").start
+    coeffs[:, yaw] = torch.tensor([-0.4, 0.0, 0.4])
+    style = data.sample_mask_style("surgical", torch.Generator().manual_seed(0))
+    out = render_masked_faces(model, coeffs, [style] * 3, -torch.ones(3, 3, 128, 128), 128)
+    columns = torch.arange(128, dtype=torch.float32)
+    centroid = [(out["occlusion"][k].float().sum(0) * columns).sum().item()
+                / out["occlusion"][k].sum().item() for k in range(3)]
+    nose = out["landmarks"][:, 30, 0].tolist()
+    # Positive yaw moves the nose tip to the image right (camera.py); the mask goes with it.
+    assert centroid[0] < centroid[1] - 3 < centroid[2] - 6
+    assert nose[0] < nose[1] < nose[2]
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="split"):
+        data.SyntheticMaskedFaces("validation", size=4, image_size=SIZE)
+    with pytest.raises(ValueError, match="mask type"):
+        data.sample_mask_style("bandana", torch.Generator())
+
+
+# --- real photos -------------------------------------------------------------------------
+
+
+def write_photos(folder):
+    astronaut = skdata.astronaut()
+    Image.fromarray(astronaut).save(folder / "astronaut.png")
+    Image.fromarray(astronaut[..., 1]).save(folder / "grey.png")
+    rgba = np.dstack([astronaut, np.full(astronaut.shape[:2], 255, np.uint8)])
+    rgba[:64, :64, 3] = 0  # a transparent corner
+    Image.fromarray(rgba).save(folder / "rgba.png")
+    Image.fromarray(astronaut[..., 1].astype(np.uint16) * 257).save(folder / "deep16.png")
+    (folder / "sub").mkdir()
+    Image.fromarray(astronaut[::2, ::3]).save(folder / "sub" / "small.jpg")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n but not really")
+    (folder / "notes.txt").write_text("not an image")
+
+
+def test_load_rgb_converts_grey_rgba_and_16_bit(tmp_path):
+    write_photos(tmp_path)
+    grey = load_rgb(tmp_path / "grey.png")
+    assert grey.shape == (512, 512, 3) and (grey[..., 0] == grey[..., 2]).all()
+    deep = load_rgb(tmp_path / "deep16.png")
+    assert deep.dtype == np.uint8 and np.abs(deep.astype(int) - grey.astype(int)).max() <= 1
+    rgba = load_rgb(tmp_path / "rgba.png")
+    assert (rgba[:64, :64] == 255).all()  # transparent -> white
+    assert (rgba[100:, 100:] == skdata.astronaut()[100:, 100:]).all()
+    with pytest.raises(ValueError, match="broken.png"):
+        load_rgb(tmp_path / "broken.png")
+
+
+def test_masked_face_folder(tmp_path, model):
+    write_photos(tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        folder = data.MaskedFaceFolder(tmp_path, image_size=SIZE, seed=0, model=model)
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 1 and "broken.png" in messages[0] and "notes.txt" in messages[0]
+    assert len(folder) == 5
+    kinds = set()
+    for index in range(len(folder)):
+        item = folder[index]
+        kinds.add(item["mask_type"])
+        assert item["clean"].shape == item["masked"].shape == (3, SIZE, SIZE)
+        assert torch.isnan(item["coeffs"]).all() and not item["has_ground_truth"]
+        occluded = item["occlusion"][0] > 0
+        differs = (item["masked"] != item["clean"]).any(0)
+        assert not (differs & ~occluded).any()
+        if item["mask_type"] != "none":
+            # The template puts the mask over the lower-middle of an aligned crop.
+            rows, cols = torch.nonzero(occluded, as_tuple=True)
+            assert 0.1 < occluded.float().mean() < 0.6
+            assert SIZE * 0.5 < rows.float().mean() < SIZE * 0.9
+            assert abs(cols.float().mean() - SIZE / 2) < SIZE * 0.1
+    assert kinds == {"surgical", "n95", "cloth"}
+    with pytest.warns(UserWarning, match="broken.png"):
+        again = data.MaskedFaceFolder(tmp_path, image_size=SIZE, seed=0, model=model)
+    assert torch.equal(again[2]["masked"], folder[2]["masked"])
+
+
+def test_empty_or_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="no readable images"):
+        data.MaskedFaceFolder(tmp_path)
+    with pytest.raises(ValueError, match="does not exist"):
+        data.MaskedFaceFolder(tmp_path / "nowhere")
+
+
+def test_backgrounds_vary_and_stay_in_range():
+    backgrounds = torch.stack([data.random_background(32, torch.Generator().manual_seed(k))
+                               for k in range(12)])
+    assert backgrounds.min() >= -1 and backgrounds.max() <= 1
+    means = backgrounds.mean((2, 3))
+    assert torch.cdist(means, means).max() > 0.5  # not one colour for all
+    assert not math.isclose(backgrounds[0].std().item(), backgrounds[1].std().item())

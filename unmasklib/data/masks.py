@@ -1,0 +1,247 @@
+"""Face masks as 3D meshes worn on the 3D face.
+
+A mask is a grid laid over a region of the face surface, described in the surface's own
+(theta, y) coordinates (angle around the head, height): the region's outline gives the mask
+type its shape (surgical rectangle, rounded N95 cup, polygonal cloth). Each mask vertex sits
+on the posed, expressive face (bilinear in the face grid), lifted along the face normal, and
+stretched over the nose like fabric: hollows between the nose and the cheeks are filled by a
+smoothed upper envelope of the face. Ear loops are thin strips from the mask's side edges
+to the side of the head. Because the mask is built from the face's own vertices, it follows
+head pose, face shape and expression; because it is rendered with the same camera and light,
+it is shaded consistently.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..face3d import MorphableModel, SurfaceGrid, vertex_normals
+
+MASK_TYPES = ("surgical", "n95", "cloth")
+MASK_ROWS, MASK_COLUMNS = 37, 49  # the mask grid (v top -> bottom, u left -> right)
+LOOP_COLUMNS = 12                 # vertices along an ear loop
+THICKNESS = 0.025                 # how far the fabric stands off the skin (model units)
+LOOP_END_THETA = 1.62             # where the loops meet the side of the head (radians)
+
+_PALETTES = {
+    "surgical": [(0.55, 0.72, 0.88), (0.93, 0.93, 0.93), (0.6, 0.85, 0.75), (0.95, 0.72, 0.8),
+                 (0.12, 0.12, 0.14)],
+    "n95": [(0.94, 0.93, 0.9), (0.7, 0.7, 0.7), (0.93, 0.88, 0.6), (0.15, 0.15, 0.16),
+            (0.3, 0.45, 0.75)],
+}
+CLOTH_PATTERNS = ("plain", "stripes", "dots", "checks")
+
+
+@dataclass(frozen=True)
+class MaskStyle:
+    """What one mask looks like. kind: surgical | n95 | cloth.
+
+    colour / accent: RGB in [0, 1]; pattern: "pleats" (surgical), "seam" or "valve" (n95),
+    one of CLOTH_PATTERNS (cloth); width: scale of the outline's half-angle; top: y of the
+    upper edge on the mean face; pattern_scale: cycles of the cloth print across the mask.
+    """
+
+    kind: str
+    colour: tuple[float, float, float]
+    accent: tuple[float, float, float]
+    pattern: str
+    width: float
+    top: float
+    pattern_scale: float = 6.0
+
+
+def _uniform(generator: torch.Generator, lo: float, hi: float) -> float:
+    return lo + (hi - lo) * float(torch.rand(1, generator=generator))
+
+
+def _choice(generator: torch.Generator, options: list | tuple):
+    return options[int(torch.randint(len(options), (1,), generator=generator))]
+
+
+def _jitter(colour: tuple[float, float, float], generator: torch.Generator,
+            amount: float = 0.04) -> tuple[float, float, float]:
+    noise = (torch.rand(3, generator=generator) * 2 - 1) * amount
+    return tuple(float(c) for c in (torch.tensor(colour) + noise).clamp(0, 1))
+
+
+def sample_mask_style(kind: str, generator: torch.Generator) -> MaskStyle:
+    """A random style of mask type `kind`, drawn from `generator`."""
+    if kind not in MASK_TYPES:
+        raise ValueError(f"unknown mask type {kind!r}; choose one of {MASK_TYPES}")
+    top = _uniform(generator, 0.04, 0.13)
+    width = _uniform(generator, 0.9, 1.06)
+    if kind == "cloth":
+        colour = tuple(torch.rand(3, generator=generator).mul(0.8).add(0.1).tolist())
+        accent = tuple(torch.rand(3, generator=generator).tolist())
+        return MaskStyle(kind, colour, accent, _choice(generator, CLOTH_PATTERNS), width, top,
+                         pattern_scale=_uniform(generator, 4, 9))
+    colour = _jitter(_choice(generator, _PALETTES[kind]), generator)
+    accent = tuple(0.8 * c for c in colour)
+    pattern = "pleats" if kind == "surgical" else _choice(generator, ("seam", "valve"))
+    return MaskStyle(kind, colour, accent, pattern, width, top)
+
+
+def _outline(style: MaskStyle, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Half-angle (radians) and y of each mask row; v in [0, 1] from the top edge down."""
+    if style.kind == "surgical":
+        half, bottom = np.full_like(v, 1.2), -1.22
+    elif style.kind == "n95":
+        half, bottom = 1.12 * np.sqrt(np.clip(1 - (2 * v - 1) ** 2, 0.0025, 1)) ** 0.8, -1.18
+    else:
+        half, bottom = np.interp(v, [0, 0.3, 0.75, 1], [0.75, 1.25, 1.15, 0.55]), -1.25
+    return style.width * half, style.top + (bottom - style.top) * v
+
+
+def _grid_faces(rows: int, cols: int, offset: int = 0) -> np.ndarray:
+    r, c = np.meshgrid(np.arange(rows - 1), np.arange(cols - 1), indexing="ij")
+    v00 = (r * cols + c).reshape(-1) + offset
+    v01, v10, v11 = v00 + 1, v00 + cols, v00 + cols + 1
+    return np.concatenate([np.stack([v00, v10, v01], 1), np.stack([v01, v10, v11], 1)])
+
+
+def mask_faces() -> torch.Tensor:
+    """Triangles `(G, 3)` of every mask: the main grid, then four ear-loop strips."""
+    main = MASK_ROWS * MASK_COLUMNS
+    loops = [_grid_faces(2, LOOP_COLUMNS, main + k * 2 * LOOP_COLUMNS) for k in range(4)]
+    return torch.from_numpy(np.concatenate([_grid_faces(MASK_ROWS, MASK_COLUMNS)] + loops))
+
+
+def _surface_coordinates(style: MaskStyle) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(theta, y) of every mask vertex `(M,)` each, and the main grid's (u, v) `(R, C, 2)`."""
+    v = np.linspace(0, 1, MASK_ROWS)
+    u = np.linspace(-1, 1, MASK_COLUMNS)
+    half, y = _outline(style, v)
+    theta = half[:, None] * u[None, :]
+    ys = np.repeat(y[:, None], MASK_COLUMNS, 1)
+    thetas, heights = [theta.reshape(-1)], [ys.reshape(-1)]
+    # Loops leave the mask's side edge near its top and bottom and end on the side of the head.
+    t = np.linspace(0, 1, LOOP_COLUMNS)
+    for row_v, end_y in ((0.12, 0.12), (0.85, -0.08)):
+        edge_half, edge_y = _outline(style, np.array([row_v]))
+        for side in (-1, 1):
+            start = side * edge_half[0]
+            loop_theta = start + (side * LOOP_END_THETA - start) * t
+            loop_y = edge_y[0] + (end_y - edge_y[0]) * np.sin(t * math.pi / 2)
+            if side < 0:  # list every strip left to right, so its normals face outwards
+                loop_theta, loop_y = loop_theta[::-1], loop_y[::-1]
+            for dy in (0.012, -0.012):
+                thetas.append(loop_theta)
+                heights.append(loop_y + dy)
+    uv = np.stack(np.meshgrid(u, v), -1)
+    return np.concatenate(thetas), np.concatenate(heights), uv
+
+
+def _bilinear(values: torch.Tensor, surface: SurfaceGrid, theta: np.ndarray,
+              y: np.ndarray) -> torch.Tensor:
+    """Per-vertex values `(V, C)` sampled at surface points (theta, y) `(M,)` -> `(M, C)`."""
+    rows, cols = surface.index.shape
+    col = np.interp(theta, surface.theta.cpu().numpy(), np.arange(cols))
+    row = np.interp(y, surface.height.cpu().numpy(), np.arange(rows))
+    c0 = np.clip(np.floor(col).astype(int), 0, cols - 2)
+    r0 = np.clip(np.floor(row).astype(int), 0, rows - 2)
+    fc = torch.from_numpy(col - c0).to(values)[:, None]
+    fr = torch.from_numpy(row - r0).to(values)[:, None]
+    index = surface.index.cpu().numpy()
+
+    def at(r: np.ndarray, c: np.ndarray) -> torch.Tensor:
+        return values[torch.from_numpy(index[r, c]).to(values.device)]
+
+    top = at(r0, c0) * (1 - fc) + at(r0, c0 + 1) * fc
+    bottom = at(r0 + 1, c0) * (1 - fc) + at(r0 + 1, c0 + 1) * fc
+    return top * (1 - fr) + bottom * fr
+
+
+def _smooth(grid: torch.Tensor, size: tuple[int, int] = (17, 9)) -> torch.Tensor:
+    """Mean filter over a `(R, C, K)` grid, taller than wide: fabric hangs from nose to chin."""
+    channels = grid.permute(2, 0, 1)[None]
+    padding = (size[0] // 2, size[1] // 2)
+    mean = F.avg_pool2d(channels, size, stride=1, padding=padding, count_include_pad=False)
+    return mean[0].permute(1, 2, 0)
+
+
+def _drape(points: torch.Tensor) -> torch.Tensor:
+    """Fabric over face points `(R, C, 3)` (model space): `(R, C, 3)`, never below the skin.
+
+    Fabric spans the nose, lips and chin without following their hollows and bumps: its depth
+    is a smoothed upper envelope of the face (a max filter, then a mean filter), and its x, y
+    are smoothed so that an opening jaw stretches it evenly.
+    """
+    depth = points[..., 2:]
+    envelope = F.max_pool2d(depth.permute(2, 0, 1)[None], (17, 9), stride=1, padding=(8, 4))
+    envelope = _smooth(envelope[0].permute(1, 2, 0))
+    xy = _smooth(points[..., :2], (5, 5))
+    return torch.cat([xy, torch.maximum(envelope, depth)], -1)
+
+
+def _profile(style: MaskStyle, uv: np.ndarray) -> np.ndarray:
+    """Extra stand-off `(R, C)` that gives each type its relief: pleats, the N95 cup."""
+    u, v = uv[..., 0], uv[..., 1]
+    if style.kind == "surgical":
+        pleat = np.clip((v - 0.25) / 0.5, 0, 1)
+        return 0.012 * np.abs(np.sin(pleat * 3 * math.pi))
+    if style.kind == "n95":
+        return 0.06 * np.clip(1 - u ** 2 - (2 * v - 1) ** 2, 0, 1)
+    return np.zeros_like(u)
+
+
+def _albedo(style: MaskStyle, uv: np.ndarray) -> np.ndarray:
+    """Colour of the main grid `(R, C, 3)` in [0, 1]."""
+    u, v = uv[..., 0], uv[..., 1]
+    colour, accent = np.array(style.colour), np.array(style.accent)
+    weight = np.zeros_like(u)
+    if style.pattern == "pleats":  # three folds and a binding along the edges
+        pleat = np.clip((v - 0.25) / 0.5, 0, 1)
+        weight = np.maximum(np.exp(-((np.sin(pleat * 3 * math.pi)) / 0.25) ** 2) * (pleat > 0)
+                            * (pleat < 1), (np.abs(u) > 0.94) | (v < 0.04) | (v > 0.96))
+    elif style.pattern == "seam":
+        weight = np.exp(-(u / 0.03) ** 2)
+    elif style.pattern == "valve":
+        weight = (np.hypot((u - 0.45) / 0.8, (v - 0.6) / 1.2) < 0.11).astype(float)
+    elif style.pattern == "stripes":
+        weight = (np.sin(v * style.pattern_scale * math.pi) > 0).astype(float)
+    elif style.pattern == "dots":
+        k = style.pattern_scale
+        weight = (np.hypot(np.sin(u * k * math.pi), np.sin(v * k * math.pi)) < 0.5).astype(float)
+    elif style.pattern == "checks":
+        k = style.pattern_scale
+        weight = (np.sin(u * k * math.pi) * np.sin(v * k * math.pi) > 0).astype(float)
+    return colour * (1 - weight[..., None]) + accent * weight[..., None]
+
+
+def mask_vertices(model: MorphableModel, vertices: torch.Tensor,
+                  styles: list[MaskStyle]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Masks worn by decoded faces. vertices `(B, V, 3)` model space, one style per face.
+
+    Returns mask vertices `(B, M, 3)` in model space (pose them like the face) and their
+    albedo `(B, M, 3)` in [0, 1]; the triangles are `mask_faces()`.
+    """
+    if model.surface is None:
+        raise ValueError(f"model {model.name!r} has no surface grid to place masks on; "
+                         "use the embedded face model")
+    if len(styles) != len(vertices):
+        raise ValueError(f"need one mask style per face: {len(styles)} styles, "
+                         f"{len(vertices)} faces")
+    normals = vertex_normals(vertices, model.faces)
+    main = MASK_ROWS * MASK_COLUMNS
+    positions, colours = [], []
+    for face, face_normals, style in zip(vertices, normals, styles, strict=True):
+        theta, y, uv = _surface_coordinates(style)
+        points = _bilinear(face, model.surface, theta, y)
+        lift = _bilinear(face_normals, model.surface, theta, y)
+        # Lift the fabric along smoothed normals, or it would trace every bump of the skin.
+        lift[:main] = _smooth(lift[:main].view(MASK_ROWS, MASK_COLUMNS, 3)).reshape(-1, 3)
+        lift = F.normalize(lift, dim=-1)
+        stand_off = torch.full((len(theta),), THICKNESS, dtype=face.dtype)
+        stand_off[:main] += torch.from_numpy(_profile(style, uv).reshape(-1)).to(face.dtype)
+        points[:main] = _drape(points[:main].view(MASK_ROWS, MASK_COLUMNS, 3)).reshape(-1, 3)
+        lifted = points + lift * stand_off[:, None]
+        albedo = np.concatenate([_albedo(style, uv).reshape(-1, 3),
+                                 np.tile(style.accent, (len(theta) - main, 1))])
+        positions.append(lifted)
+        colours.append(torch.from_numpy(albedo).to(face.dtype))
+    return torch.stack(positions), torch.stack(colours)
