@@ -15,8 +15,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
+
+# The gallery, then every notebook top to bottom; executed copies land in runs/$(PROFILE)/notebooks/
 demo: $(STAMP)
 	UNMASK_PROFILE=$(PROFILE) $(PY) -m unmasklib.gallery
+	UNMASK_PROFILE=$(PROFILE) $(VENV)/bin/jupyter nbconvert --to notebook --execute \
+		--output-dir runs/$(PROFILE)/notebooks $(NOTEBOOKS)
 
 test: $(STAMP)
 	$(PY) -m ruff check .
@@ -29,6 +34,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_render.py
+	$(PY) benchmarks/bench_data.py
 
 clean:
 	rm -rf $(VENV) runs

@@ -47,7 +47,14 @@ def load_bfm(path: str | Path) -> MorphableModel:
     mean_shape = mat["meanshape"].astype(np.float32).reshape(-1, 3)
     mean_shape -= mean_shape.mean(0)  # Deep3DFaceRecon centres the model on its mean
     num_vertices = len(mean_shape)
-    faces = mat["tri"].astype(np.int64) - 1  # MATLAB counts from 1
+    if mat["meantex"].size != 3 * num_vertices:
+        raise ValueError(f"meantex has {mat['meantex'].size} entries, meanshape has "
+                         f"{3 * num_vertices}; they must describe the same vertices")
+    for key in ("tri", "keypoints"):  # MATLAB counts from 1
+        if mat[key].size and not 1 <= mat[key].min() <= mat[key].max() <= num_vertices:
+            raise ValueError(f"{key} must hold 1-based vertex numbers in [1, {num_vertices}], "
+                             f"found [{mat[key].min()}, {mat[key].max()}]")
+    faces = mat["tri"].astype(np.int64) - 1
     model = MorphableModel(
         name=f"bfm:{path.name}",
         layout=BFM_LAYOUT,

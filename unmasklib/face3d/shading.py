@@ -36,11 +36,11 @@ def sh_basis(normals: torch.Tensor) -> torch.Tensor:
         _BAND1 * y,
         _BAND1 * z,
         _BAND1 * x,
-        _BAND2 * 2 * x * y,
-        _BAND2 * 2 * y * z,
-        _BAND2 / math.sqrt(3) * (3 * z * z - 1),
-        _BAND2 * 2 * x * z,
-        _BAND2 * (x * x - y * y),
+        _BAND2 * x * y,
+        _BAND2 * y * z,
+        _BAND2 / (2 * math.sqrt(3)) * (3 * z * z - 1),
+        _BAND2 * x * z,
+        _BAND2 / 2 * (x * x - y * y),
     ], dim=-1)
 
 
