@@ -138,42 +138,53 @@ def _surface_coordinates(style: MaskStyle) -> tuple[np.ndarray, np.ndarray, np.n
 
 def _bilinear(values: torch.Tensor, surface: SurfaceGrid, theta: np.ndarray,
               y: np.ndarray) -> torch.Tensor:
-    """Per-vertex values `(V, C)` sampled at surface points (theta, y) `(M,)` -> `(M, C)`."""
+    """Per-vertex values `(B, V, C)` sampled at surface points (theta, y) `(B, M)` -> `(B, M, C)`.
+
+    Bilinear in the surface grid's (row, column) index space, so it follows the mesh exactly.
+    """
     rows, cols = surface.index.shape
     col = np.interp(theta, surface.theta.cpu().numpy(), np.arange(cols))
     row = np.interp(y, surface.height.cpu().numpy(), np.arange(rows))
     c0 = np.clip(np.floor(col).astype(int), 0, cols - 2)
     r0 = np.clip(np.floor(row).astype(int), 0, rows - 2)
-    fc = torch.from_numpy(col - c0).to(values)[:, None]
-    fr = torch.from_numpy(row - r0).to(values)[:, None]
+    fc = torch.from_numpy(col - c0).to(values)[..., None]
+    fr = torch.from_numpy(row - r0).to(values)[..., None]
     index = surface.index.cpu().numpy()
 
     def at(r: np.ndarray, c: np.ndarray) -> torch.Tensor:
-        return values[torch.from_numpy(index[r, c]).to(values.device)]
+        vertex = torch.from_numpy(index[r, c]).to(values.device)  # (B, M)
+        return torch.gather(values, 1, vertex[..., None].expand(-1, -1, values.shape[-1]))
 
     top = at(r0, c0) * (1 - fc) + at(r0, c0 + 1) * fc
     bottom = at(r0 + 1, c0) * (1 - fc) + at(r0 + 1, c0 + 1) * fc
     return top * (1 - fr) + bottom * fr
 
 
+def _filter(grid: torch.Tensor, size: tuple[int, int], pool) -> torch.Tensor:
+    """A separable box filter (`F.avg_pool2d` or `F.max_pool2d`) over `(B, R, C, K)` grids,
+    same size out; the rows pass and the columns pass cost far less than one 2D window."""
+    channels = grid.permute(0, 3, 1, 2)
+    extra = {"count_include_pad": False} if pool is F.avg_pool2d else {}
+    for kernel in ((size[0], 1), (1, size[1])):
+        padding = (kernel[0] // 2, kernel[1] // 2)
+        channels = pool(channels, kernel, stride=1, padding=padding, **extra)
+    return channels.permute(0, 2, 3, 1)
+
+
 def _smooth(grid: torch.Tensor, size: tuple[int, int] = (17, 9)) -> torch.Tensor:
-    """Mean filter over a `(R, C, K)` grid, taller than wide: fabric hangs from nose to chin."""
-    channels = grid.permute(2, 0, 1)[None]
-    padding = (size[0] // 2, size[1] // 2)
-    mean = F.avg_pool2d(channels, size, stride=1, padding=padding, count_include_pad=False)
-    return mean[0].permute(1, 2, 0)
+    """Mean filter over `(B, R, C, K)` grids, taller than wide: fabric hangs from nose to chin."""
+    return _filter(grid, size, F.avg_pool2d)
 
 
 def _drape(points: torch.Tensor) -> torch.Tensor:
-    """Fabric over face points `(R, C, 3)` (model space): `(R, C, 3)`, never below the skin.
+    """Fabric over face points `(B, R, C, 3)` (model space): same shape, never below the skin.
 
     Fabric spans the nose, lips and chin without following their hollows and bumps: its depth
     is a smoothed upper envelope of the face (a max filter, then a mean filter), and its x, y
     are smoothed so that an opening jaw stretches it evenly.
     """
     depth = points[..., 2:]
-    envelope = F.max_pool2d(depth.permute(2, 0, 1)[None], (17, 9), stride=1, padding=(8, 4))
-    envelope = _smooth(envelope[0].permute(1, 2, 0))
+    envelope = _smooth(_filter(depth, (17, 9), F.max_pool2d))
     xy = _smooth(points[..., :2], (5, 5))
     return torch.cat([xy, torch.maximum(envelope, depth)], -1)
 
@@ -227,21 +238,21 @@ def mask_vertices(model: MorphableModel, vertices: torch.Tensor,
         raise ValueError(f"need one mask style per face: {len(styles)} styles, "
                          f"{len(vertices)} faces")
     normals = vertex_normals(vertices, model.faces)
-    main = MASK_ROWS * MASK_COLUMNS
-    positions, colours = [], []
-    for face, face_normals, style in zip(vertices, normals, styles, strict=True):
-        theta, y, uv = _surface_coordinates(style)
-        points = _bilinear(face, model.surface, theta, y)
-        lift = _bilinear(face_normals, model.surface, theta, y)
-        # Lift the fabric along smoothed normals, or it would trace every bump of the skin.
-        lift[:main] = _smooth(lift[:main].view(MASK_ROWS, MASK_COLUMNS, 3)).reshape(-1, 3)
-        lift = F.normalize(lift, dim=-1)
-        stand_off = torch.full((len(theta),), THICKNESS, dtype=face.dtype)
-        stand_off[:main] += torch.from_numpy(_profile(style, uv).reshape(-1)).to(face.dtype)
-        points[:main] = _drape(points[:main].view(MASK_ROWS, MASK_COLUMNS, 3)).reshape(-1, 3)
-        lifted = points + lift * stand_off[:, None]
-        albedo = np.concatenate([_albedo(style, uv).reshape(-1, 3),
-                                 np.tile(style.accent, (len(theta) - main, 1))])
-        positions.append(lifted)
-        colours.append(torch.from_numpy(albedo).to(face.dtype))
-    return torch.stack(positions), torch.stack(colours)
+    batch, main = len(styles), MASK_ROWS * MASK_COLUMNS
+    grid = (batch, MASK_ROWS, MASK_COLUMNS, 3)
+    theta, y, uv = (np.stack(parts) for parts in zip(*map(_surface_coordinates, styles),
+                                                         strict=True))
+    points = _bilinear(vertices, model.surface, theta, y)
+    lift = _bilinear(normals, model.surface, theta, y)
+    # Lift the fabric along smoothed normals, or it would trace every bump of the skin.
+    lift[:, :main] = _smooth(lift[:, :main].reshape(grid)).reshape(batch, main, 3)
+    lift = F.normalize(lift, dim=-1)
+    relief = np.stack([_profile(style, coords) for style, coords in zip(styles, uv, strict=True)])
+    stand_off = torch.full(theta.shape, THICKNESS, dtype=vertices.dtype)
+    stand_off[:, :main] += torch.from_numpy(relief.reshape(batch, main)).to(vertices.dtype)
+    points[:, :main] = _drape(points[:, :main].reshape(grid)).reshape(batch, main, 3)
+    albedo = np.stack([
+        np.concatenate([_albedo(style, coords).reshape(-1, 3),
+                        np.tile(style.accent, (theta.shape[1] - main, 1))])
+        for style, coords in zip(styles, uv, strict=True)])
+    return points + lift * stand_off[..., None], torch.from_numpy(albedo).to(vertices)

@@ -51,6 +51,18 @@ def _planes(tri: torch.Tensor) -> torch.Tensor:
     return torch.cat([weights, depth], 1)
 
 
+def _expand(counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For `counts` `(T,)`: owner `(sum,)` of each new entry and its rank within its owner."""
+    owner = torch.repeat_interleave(torch.arange(len(counts), device=counts.device), counts)
+    first = torch.cumsum(counts, 0) - counts
+    return owner, torch.arange(len(owner), device=counts.device) - first[owner]
+
+
+# Row spans are widened by this much (pixels) before the exact inside test, so that rounding
+# in the span bounds can never drop a pixel the test would accept.
+_SPAN_SLACK = 1e-3
+
+
 @torch.no_grad()
 def nearest_triangle(vertices: torch.Tensor, faces: torch.Tensor, height: int,
                      width: int) -> torch.Tensor:
@@ -59,38 +71,41 @@ def nearest_triangle(vertices: torch.Tensor, faces: torch.Tensor, height: int,
     vertices `(B, V, 3)` screen space (x, y pixels, z depth, smaller is nearer); faces `(F, 3)`.
     Returns `(B, H, W)` long. Both windings count (no back-face culling); a centre exactly on
     an edge counts as inside; among equally near triangles the lowest index wins.
+
+    Scanline order: each triangle is cut into the pixel rows it spans, each row into the
+    columns between its edges, and only those pixel centres are tested exactly.
     """
     batch, num_faces = vertices.shape[0], faces.shape[0]
     tri = vertices[:, faces].reshape(batch * num_faces, 3, 3)
-    x, y = tri[..., 0], tri[..., 1]
-    area = _edge(x[:, 0], y[:, 0], x[:, 1], y[:, 1], x[:, 2], y[:, 2])
-    usable = torch.isfinite(tri).all(dim=(1, 2)) & (area != 0)
+    planes = _planes(tri)
+    y = tri[..., 1]
+    first_row = torch.ceil(y.amin(1) - 0.5).clamp(min=0)
+    last_row = torch.floor(y.amax(1) - 0.5).clamp(max=height - 1)
+    usable = torch.isfinite(planes).all(dim=(1, 2))
+    rows = torch.where(usable, last_row - first_row + 1, 0).clamp(min=0).long()
 
-    # Pixel column j is covered by a triangle's box when j + 0.5 lies in [min x, max x].
-    col0 = torch.ceil(x.amin(1) - 0.5).clamp(min=0)
-    col1 = torch.floor(x.amax(1) - 0.5).clamp(max=width - 1)
-    row0 = torch.ceil(y.amin(1) - 0.5).clamp(min=0)
-    row1 = torch.floor(y.amax(1) - 0.5).clamp(max=height - 1)
-    cols = torch.where(usable, col1 - col0 + 1, 0).clamp(min=0).long()
-    rows = torch.where(usable, row1 - row0 + 1, 0).clamp(min=0).long()
-    keep = torch.nonzero(cols * rows > 0).squeeze(1)
-    cols, rows = cols[keep], rows[keep]
+    # One entry per (triangle, pixel row): the span of x where all three weights are >= 0.
+    owner, rank = _expand(rows)
+    row = first_row.long()[owner] + rank
+    plane = planes[owner, :3]  # (R, 3 weights, d/dx d/dy const)
+    slope = plane[..., 0]
+    offset = plane[..., 1] * (row.to(tri.dtype) + 0.5)[:, None] + plane[..., 2]
+    crossing = -offset / slope
+    start = torch.where(slope > 0, crossing, -torch.inf).amax(1)
+    stop = torch.where(slope < 0, crossing, torch.inf).amin(1)
+    flat_outside = ((slope == 0) & (offset < 0)).any(1)
+    first_col = torch.ceil(start - 0.5 - _SPAN_SLACK).clamp(min=0)
+    last_col = torch.floor(stop - 0.5 + _SPAN_SLACK).clamp(max=width - 1)
+    cols = torch.where(flat_outside, 0, last_col - first_col + 1).clamp(min=0).long()
 
-    # One candidate per (triangle, pixel centre in its box), laid out triangle after triangle.
-    counts = cols * rows
-    owner = torch.repeat_interleave(torch.arange(len(keep), device=tri.device), counts)
-    first = torch.cumsum(counts, 0) - counts
-    box = torch.stack([col0[keep].long(), row0[keep].long(), cols, first], 1).index_select(0, owner)
-    local = torch.arange(owner.numel(), device=tri.device) - box[:, 3]
-    col = box[:, 0] + local % box[:, 2]
-    row = box[:, 1] + local // box[:, 2]
-
-    planes = _planes(tri[keep]).index_select(0, owner)
-    values = (planes[..., 0] * (col.to(tri.dtype) + 0.5)[:, None]
-              + planes[..., 1] * (row.to(tri.dtype) + 0.5)[:, None] + planes[..., 2])
+    # One candidate per pixel of each span, tested exactly; the nearest wins per pixel.
+    span, rank = _expand(cols)
+    col, row, triangle = first_col.long()[span] + rank, row[span], owner[span]
+    plane = planes.index_select(0, triangle)
+    values = (plane[..., 0] * (col.to(tri.dtype) + 0.5)[:, None]
+              + plane[..., 1] * (row.to(tri.dtype) + 0.5)[:, None] + plane[..., 2])
     inside = torch.nonzero(values[:, :3].amin(1) >= 0).squeeze(1)
-    triangle = keep[owner[inside]]
-    depth = values[inside, 3]
+    triangle, depth = triangle[inside], values[inside, 3]
     pixel = (triangle // num_faces) * (height * width) + row[inside] * width + col[inside]
 
     zbuffer = torch.full((batch * height * width,), torch.inf, dtype=tri.dtype, device=tri.device)
@@ -128,7 +143,7 @@ class Fragments:
     def interpolate(self, values: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
         """Per-vertex values `(B, V, C)` -> `(N, C)` at the covered pixels."""
         corners = _corner_values(values, faces, self.batch, self.triangle)
-        return (corners * self.bary[..., None]).sum(1)
+        return torch.einsum("nkc,nk->nc", corners, self.bary)
 
     def to_image(self, values: torch.Tensor) -> torch.Tensor:
         """`(N, C)` -> `(B, H, W, C)`, zero on background."""

@@ -8,8 +8,8 @@ import torch
 
 from .camera import pose_vertices, project
 from .model import MorphableModel
-from .raster import rasterize_fragments
-from .shading import irradiance, lighting_from_coeffs, vertex_normals
+from .raster import Fragments, rasterize_fragments
+from .shading import irradiance_by_image, lighting_from_coeffs, vertex_normals
 
 
 @dataclass
@@ -18,23 +18,40 @@ class RenderOutput:
 
     image: `(B, 3, H, W)` in [-1, 1], the mesh over `background`.
     face_mask: `(B, 1, H, W)` in {0, 1}, pixels covered by the mesh.
+    depth: `(B, 1, H, W)` distance from the camera plane, inf on background.
     landmarks: `(B, 68, 2)` pixel coordinates (x, y) of the landmark vertices (faces only).
-    The intermediate stages, for teaching, debugging and compositing:
-    tri_id `(B, H, W)` long (-1: background); albedo `(B, 3, H, W)` in [0, 1];
-    normals `(B, 3, H, W)` unit camera-space normals; shading `(B, 3, H, W)` irradiance >= 0;
-    depth `(B, 1, H, W)` distance from the camera plane (inf on background);
-    screen_vertices `(B, V, 3)` (x, y pixels, depth).
+    tri_id: `(B, H, W)` long, -1 on background; screen_vertices `(B, V, 3)` (x, y px, depth).
+    The shading stages, for teaching and debugging, are made into images only when asked
+    for: `albedo` `(B, 3, H, W)` in [0, 1], `normals` `(B, 3, H, W)` unit camera-space
+    normals, `shading` `(B, 3, H, W)` irradiance >= 0.
     """
 
     image: torch.Tensor
     face_mask: torch.Tensor
-    tri_id: torch.Tensor
-    albedo: torch.Tensor
-    normals: torch.Tensor
-    shading: torch.Tensor
     depth: torch.Tensor
     screen_vertices: torch.Tensor
+    fragments: Fragments
+    stages: torch.Tensor  # (N, 9): albedo, normals, irradiance of the covered pixels
     landmarks: torch.Tensor | None = None
+
+    @property
+    def tri_id(self) -> torch.Tensor:
+        return self.fragments.tri_id
+
+    def _stage(self, channels: slice) -> torch.Tensor:
+        return self.fragments.to_image(self.stages[:, channels]).permute(0, 3, 1, 2)
+
+    @property
+    def albedo(self) -> torch.Tensor:
+        return self._stage(slice(0, 3))
+
+    @property
+    def normals(self) -> torch.Tensor:
+        return self._stage(slice(3, 6))
+
+    @property
+    def shading(self) -> torch.Tensor:
+        return self._stage(slice(6, 9))
 
 
 def render_mesh(world: torch.Tensor, faces: torch.Tensor, albedo: torch.Tensor,
@@ -58,19 +75,19 @@ def render_mesh(world: torch.Tensor, faces: torch.Tensor, albedo: torch.Tensor,
     per_pixel = fragments.interpolate(per_vertex, faces)
     pixel_albedo, depth = per_pixel[:, :3], per_pixel[:, 6:]
     normals = torch.nn.functional.normalize(per_pixel[:, 3:6], dim=1, eps=1e-12)
-    light = irradiance(normals, sh[fragments.batch]).clamp(min=0)
+    counts = torch.bincount(fragments.batch, minlength=len(screen)).tolist()
+    light = irradiance_by_image(normals, sh, counts).clamp(min=0)
     shaded = (pixel_albedo * light).clamp(0, 1) * 2 - 1
-    # One scatter from covered pixels to whole images for every output.
-    images = fragments.to_image(torch.cat([shaded, pixel_albedo, normals, light, depth], 1))
-    images = images.permute(0, 3, 1, 2)
+    images = fragments.to_image(torch.cat([shaded, depth], 1)).permute(0, 3, 1, 2)
     covered = (fragments.tri_id >= 0)[:, None]
     if background is None:
         background = -torch.ones_like(images[:, :3])
     return RenderOutput(
         image=torch.where(covered, images[:, :3], background.to(images)),
-        face_mask=covered.to(world.dtype), tri_id=fragments.tri_id, albedo=images[:, 3:6],
-        normals=images[:, 6:9], shading=images[:, 9:12],
-        depth=torch.where(covered, images[:, 12:], torch.inf), screen_vertices=screen,
+        face_mask=covered.to(world.dtype),
+        depth=torch.where(covered, images[:, 3:], torch.inf),
+        screen_vertices=screen, fragments=fragments,
+        stages=torch.cat([pixel_albedo, normals, light], 1),
     )
 
 
