@@ -32,6 +32,9 @@ MASK_CYCLE = MASK_TYPES * 3 + ("none",)  # 30 % each type, 10 % unmasked, balanc
 SAMPLES_PER_IDENTITY = 8
 TEST_IDENTITY_OFFSET = 1_000_000  # test identities are numbered (and drawn) apart from train
 CHUNK_SIZE = 32
+# Part of the cache folder's name: bump it whenever a change alters generated samples, so that
+# an old cache is never mistaken for the new data.
+DATA_VERSION = 1
 # Uniform pose ranges (radians): yaw, pitch, roll; translation std in model units.
 POSE_RANGE = (math.radians(30), math.radians(15), math.radians(10))
 TRANSLATION_STD = (0.05, 0.05, 0.2)
@@ -147,7 +150,7 @@ class SyntheticMaskedFaces(Dataset):
         self.model = model if model is not None else load_face_model()
         self.progress = progress
         self.folder = (None if root is None
-                       else Path(root) / f"{split}-seed{seed}-{image_size}px")
+                       else Path(root) / f"{split}-seed{seed}-{image_size}px-v{DATA_VERSION}")
         self._chunks: dict[int, dict[str, np.ndarray]] = {}
         if self.folder is not None:
             self.prepare()

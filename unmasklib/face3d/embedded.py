@@ -189,7 +189,9 @@ class _Mesh:
 
         # Mouth interior: a patch behind the lips, rows listed from the top.
         offsets = np.array([row[0] for row in INTERIOR_ROWS])
-        interior_cols = np.linspace(-MOUTH_HALF_WIDTH - 0.07, MOUTH_HALF_WIDTH + 0.07, 15)
+        # Far wider than the mouth, so that even an oblique view into a corner of a stretched,
+        # open mouth meets the interior rather than the background.
+        interior_cols = np.linspace(-MOUTH_HALF_WIDTH - 0.25, MOUTH_HALF_WIDTH + 0.25, 23)
         ix, iy = np.meshgrid(interior_cols, MOUTH_Y + offsets[::-1])  # bottom row first
         interior = np.stack([ix, iy, _base_depth_at(ix, iy) - 0.06], -1)
         interior_index = next_index + np.arange(ix.size).reshape(ix.shape)
