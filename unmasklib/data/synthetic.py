@@ -31,7 +31,7 @@ MASK_KINDS = (*MASK_TYPES, "none")
 MASK_CYCLE = MASK_TYPES * 3 + ("none",)  # 30 % each type, 10 % unmasked, balanced per 10
 SAMPLES_PER_IDENTITY = 8
 TEST_IDENTITY_OFFSET = 1_000_000  # test identities are numbered (and drawn) apart from train
-CHUNK_SIZE = 32
+CHUNK_SIZE = 16
 # Part of the cache folder's name: bump it whenever a change alters generated samples, so that
 # an old cache is never mistaken for the new data.
 DATA_VERSION = 1

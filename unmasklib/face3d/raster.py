@@ -37,24 +37,29 @@ def _barycentric(tri: torch.Tensor, px: torch.Tensor, py: torch.Tensor) -> torch
     return torch.stack([w0, w1, w2], dim=-1) / area[..., None]
 
 
-def _planes(tri: torch.Tensor) -> torch.Tensor:
-    """Triangles `(T, 3, 3)` -> affine planes `(T, 4, 3)` over the screen.
+
+
+def _edge_ends(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-corner values `(T, 3)` -> their values at the start and the end of the edge
+    opposite each corner: the edge opposite corner k runs from corner k+1 to corner k+2."""
+    return values.roll(-1, dims=1), values.roll(-2, dims=1)
+
+
+def _planes(tri: torch.Tensor, area: torch.Tensor) -> torch.Tensor:
+    """Triangles `(T, 3, 3)` and their doubled signed areas `(T,)` -> planes `(T, 4, 3)`.
 
     Row k < 3 gives barycentric weight k, row 3 the depth, each as (d/dx, d/dy, constant), so
-    evaluating a candidate pixel costs two multiply-adds per quantity.
+    evaluating them at a pixel costs two multiply-adds per quantity.
     """
     x, y, z = tri.unbind(-1)
-    area = _edge(x[:, 0], y[:, 0], x[:, 1], y[:, 1], x[:, 2], y[:, 2])
-    rows = []
-    for a, b in ((1, 2), (2, 0), (0, 1)):  # the edge opposite each vertex
-        dx, dy = x[:, b] - x[:, a], y[:, b] - y[:, a]
-        rows.append(torch.stack([-dy, dx, dy * x[:, a] - dx * y[:, a]], -1) / area[:, None])
-    weights = torch.stack(rows, 1)
+    (xa, xb), (ya, yb) = _edge_ends(x), _edge_ends(y)
+    dx, dy = xb - xa, yb - ya
+    weights = torch.stack([-dy, dx, dy * xa - dx * ya], -1) / area[:, None, None]
     depth = (weights * z[:, :, None]).sum(1, keepdim=True)
     return torch.cat([weights, depth], 1)
 
 
-def _edge_tables(tri: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+def _edge_tables(tri: torch.Tensor, area: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     """Watertight inside tests for triangles `(T, 3, 3)`, T = B * F, with faces `(F, 3)`.
 
     Returns `(T, 3, 4)`: per edge (opposite vertex 0, 1, 2) a start point (x, y) and a
@@ -64,23 +69,21 @@ def _edge_tables(tri: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     opposite sign (negation is exact in floating point): no pixel falls between them.
     """
     x, y = tri[..., 0], tri[..., 1]
-    side = torch.sign(_edge(x[:, 0], y[:, 0], x[:, 1], y[:, 1], x[:, 2], y[:, 2]))
-    batch = tri.shape[0] // faces.shape[0]
-    edges = []
-    for a, b in ((1, 2), (2, 0), (0, 1)):
-        forward = (faces[:, a] < faces[:, b]).repeat(batch)
-        ax, ay = torch.where(forward, x[:, a], x[:, b]), torch.where(forward, y[:, a], y[:, b])
-        bx, by = torch.where(forward, x[:, b], x[:, a]), torch.where(forward, y[:, b], y[:, a])
-        orientation = torch.where(forward, side, -side)
-        edges.append(torch.stack([ax, ay, (bx - ax) * orientation, (by - ay) * orientation], -1))
-    return torch.stack(edges, 1)
+    first, last = _edge_ends(faces)
+    forward = (first < last).repeat(tri.shape[0] // len(faces), 1)
+    (xa, xb), (ya, yb) = _edge_ends(x), _edge_ends(y)
+    start_x, start_y = torch.where(forward, xa, xb), torch.where(forward, ya, yb)
+    end_x, end_y = torch.where(forward, xb, xa), torch.where(forward, yb, ya)
+    orientation = torch.where(forward, 1.0, -1.0) * torch.sign(area)[:, None]
+    return torch.stack([start_x, start_y, (end_x - start_x) * orientation,
+                        (end_y - start_y) * orientation], -1)
 
 
 def _expand(counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """For `counts` `(T,)`: owner `(sum,)` of each new entry and its rank within its owner."""
     owner = torch.repeat_interleave(torch.arange(len(counts), device=counts.device), counts)
     first = torch.cumsum(counts, 0) - counts
-    return owner, torch.arange(len(owner), device=counts.device) - first[owner]
+    return owner, torch.arange(len(owner), device=counts.device) - first.index_select(0, owner)
 
 
 # Row spans are widened by this much (pixels) before the exact inside test, so that rounding
@@ -101,18 +104,19 @@ def nearest_triangle(vertices: torch.Tensor, faces: torch.Tensor, height: int,
     columns between its edges, and only those pixel centres are tested exactly.
     """
     batch, num_faces = vertices.shape[0], faces.shape[0]
-    tri = vertices[:, faces].reshape(batch * num_faces, 3, 3)
-    planes = _planes(tri)
-    y = tri[..., 1]
+    tri = vertices.index_select(1, faces.reshape(-1)).reshape(batch * num_faces, 3, 3)
+    x, y = tri[..., 0], tri[..., 1]
+    area = _edge(x[:, 0], y[:, 0], x[:, 1], y[:, 1], x[:, 2], y[:, 2])
+    planes = _planes(tri, area)
     first_row = torch.ceil(y.amin(1) - 0.5).clamp(min=0)
     last_row = torch.floor(y.amax(1) - 0.5).clamp(max=height - 1)
-    usable = torch.isfinite(planes).all(dim=(1, 2))
+    usable = torch.isfinite(area) & (area != 0)
     rows = torch.where(usable, last_row - first_row + 1, 0).clamp(min=0).long()
 
     # One entry per (triangle, pixel row): the span of x where all three weights are >= 0.
     owner, rank = _expand(rows)
-    row = first_row.long()[owner] + rank
-    plane = planes[owner, :3]  # (R, 3 weights, d/dx d/dy const)
+    row = first_row.long().index_select(0, owner) + rank
+    plane = planes[:, :3].index_select(0, owner)  # (R, 3 weights, d/dx d/dy const)
     slope = plane[..., 0]
     offset = plane[..., 1] * (row.to(tri.dtype) + 0.5)[:, None] + plane[..., 2]
     crossing = -offset / slope
@@ -125,23 +129,25 @@ def nearest_triangle(vertices: torch.Tensor, faces: torch.Tensor, height: int,
 
     # One candidate per pixel of each span, tested exactly; the nearest wins per pixel.
     span, rank = _expand(cols)
-    col, row, triangle = first_col.long()[span] + rank, row[span], owner[span]
+    col = first_col.long().index_select(0, span) + rank
+    row, triangle = row.index_select(0, span), owner.index_select(0, span)
     px, py = (col.to(tri.dtype) + 0.5)[:, None], (row.to(tri.dtype) + 0.5)[:, None]
-    edge = _edge_tables(tri, faces).index_select(0, triangle)
+    edge = _edge_tables(tri, area, faces).index_select(0, triangle)
     inside_all = (edge[..., 2] * (py - edge[..., 1]) - edge[..., 3] * (px - edge[..., 0])) >= 0
     inside = torch.nonzero(inside_all.all(1)).squeeze(1)
-    triangle, px, py = triangle[inside], px[inside, 0], py[inside, 0]
+    triangle, row, col = (t.index_select(0, inside) for t in (triangle, row, col))
     depth_plane = planes[:, 3].index_select(0, triangle)
-    depth = depth_plane[:, 0] * px + depth_plane[:, 1] * py + depth_plane[:, 2]
-    pixel = (triangle // num_faces) * (height * width) + row[inside] * width + col[inside]
+    depth = (depth_plane[:, 0] * (col.to(tri.dtype) + 0.5)
+             + depth_plane[:, 1] * (row.to(tri.dtype) + 0.5) + depth_plane[:, 2])
+    pixel = (triangle // num_faces) * (height * width) + row * width + col
 
     zbuffer = torch.full((batch * height * width,), torch.inf, dtype=tri.dtype, device=tri.device)
     zbuffer.scatter_reduce_(0, pixel, depth, "amin")
-    nearest = depth == zbuffer[pixel]
+    nearest = torch.nonzero(depth == zbuffer.index_select(0, pixel)).squeeze(1)
     tri_id = torch.full((batch * height * width,), num_faces, dtype=torch.long, device=tri.device)
-    tri_id.scatter_reduce_(0, pixel[nearest], triangle[nearest] % num_faces, "amin")
-    tri_id[tri_id == num_faces] = -1
-    return tri_id.view(batch, height, width)
+    tri_id.scatter_reduce_(0, pixel.index_select(0, nearest),
+                           triangle.index_select(0, nearest) % num_faces, "amin")
+    return torch.where(tri_id == num_faces, -1, tri_id).view(batch, height, width)
 
 
 @dataclass
@@ -165,7 +171,7 @@ class Fragments:
         """pixels, batch, triangle of the covered pixels of `tri_id`."""
         flat = tri_id.reshape(-1)
         pixels = torch.nonzero(flat >= 0).squeeze(1)
-        return pixels, pixels // (tri_id.shape[1] * tri_id.shape[2]), flat[pixels]
+        return pixels, pixels // (tri_id.shape[1] * tri_id.shape[2]), flat.index_select(0, pixels)
 
     def interpolate(self, values: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
         """Per-vertex values `(B, V, C)` -> `(N, C)` at the covered pixels."""
@@ -182,7 +188,7 @@ def _corner_values(values: torch.Tensor, faces: torch.Tensor, batch: torch.Tenso
                    tri: torch.Tensor) -> torch.Tensor:
     """Per-vertex values `(B, V, C)` -> values at the corners of N pixels' triangles `(N, 3, C)`."""
     num_vertices, channels = values.shape[1:]
-    corners = faces[tri] + (batch * num_vertices)[:, None]
+    corners = faces.index_select(0, tri) + (batch * num_vertices)[:, None]
     # index_select, not fancy indexing: its backward is an index_add, several times faster
     # on the CPU than the accumulate-index_put that fancy indexing needs.
     flat = values.reshape(-1, channels).index_select(0, corners.reshape(-1))

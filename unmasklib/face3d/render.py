@@ -31,27 +31,28 @@ class RenderOutput:
     depth: torch.Tensor
     screen_vertices: torch.Tensor
     fragments: Fragments
-    stages: torch.Tensor  # (N, 9): albedo, normals, irradiance of the covered pixels
+    # Albedo, unit normal and irradiance of each covered pixel, (N, 3) each.
+    pixel_stages: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
     landmarks: torch.Tensor | None = None
 
     @property
     def tri_id(self) -> torch.Tensor:
         return self.fragments.tri_id
 
-    def _stage(self, channels: slice) -> torch.Tensor:
-        return self.fragments.to_image(self.stages[:, channels]).permute(0, 3, 1, 2)
+    def _stage(self, k: int) -> torch.Tensor:
+        return self.fragments.to_image(self.pixel_stages[k]).permute(0, 3, 1, 2)
 
     @property
     def albedo(self) -> torch.Tensor:
-        return self._stage(slice(0, 3))
+        return self._stage(0)
 
     @property
     def normals(self) -> torch.Tensor:
-        return self._stage(slice(3, 6))
+        return self._stage(1)
 
     @property
     def shading(self) -> torch.Tensor:
-        return self._stage(slice(6, 9))
+        return self._stage(2)
 
 
 def render_mesh(world: torch.Tensor, faces: torch.Tensor, albedo: torch.Tensor,
@@ -87,7 +88,7 @@ def render_mesh(world: torch.Tensor, faces: torch.Tensor, albedo: torch.Tensor,
         face_mask=covered.to(world.dtype),
         depth=torch.where(covered, images[:, 3:], torch.inf),
         screen_vertices=screen, fragments=fragments,
-        stages=torch.cat([pixel_albedo, normals, light], 1),
+        pixel_stages=(pixel_albedo, normals, light),
     )
 
 

@@ -74,9 +74,9 @@ def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
 
     With counter-clockwise faces seen from outside, normals point outwards.
     """
-    v0, v1, v2 = (vertices[:, faces[:, k]] for k in range(3))
+    v0, v1, v2 = (vertices.index_select(1, faces[:, k]) for k in range(3))
     face_normals = torch.linalg.cross(v1 - v0, v2 - v0)  # length = twice the area
-    normals = torch.zeros_like(vertices)
-    for k in range(3):
-        normals = normals.index_add(1, faces[:, k], face_normals)
+    # Each face adds its normal to its three corners, in one scatter.
+    normals = torch.zeros_like(vertices).index_add(1, faces.T.reshape(-1),
+                                                    face_normals.repeat(1, 3, 1))
     return torch.nn.functional.normalize(normals, dim=-1, eps=1e-12)
