@@ -305,3 +305,10 @@ def test_named_expressions(model, neutral, name, check):
         mirrored[:, 0] = SIZE - mirrored[:, 0]
         a, b = zip(*MIRROR_PAIRS, strict=True)
         torch.testing.assert_close(mirrored[list(a)], lm[list(b)], rtol=0, atol=1e-2)
+
+
+def test_empty_batch_and_background_shape(model):
+    out = face3d.render_faces(model, model.zero_coeffs(0), 32)
+    assert out.image.shape == (0, 3, 32, 32) and out.landmarks.shape == (0, 68, 2)
+    with pytest.raises(ValueError, match="background"):
+        face3d.render_faces(model, model.zero_coeffs(3), 32, background=torch.zeros(2, 3, 32, 32))

@@ -234,3 +234,53 @@ def test_backgrounds_vary_and_stay_in_range():
     means = backgrounds.mean((2, 3))
     assert torch.cdist(means, means).max() > 0.5  # not one colour for all
     assert not math.isclose(backgrounds[0].std().item(), backgrounds[1].std().item())
+
+
+def test_items_are_copies_of_the_cache(train):
+    item = train[2]
+    item["coeffs"].mul_(0)
+    item["landmarks"].mul_(0)
+    item["masked"].mul_(0)
+    again = train[2]
+    assert again["coeffs"].abs().sum() > 0 and again["landmarks"].abs().sum() > 0
+    assert again["masked"].abs().sum() > 0
+
+
+def test_dark_16_bit_and_float_images_keep_their_scale(tmp_path):
+    dark = np.full((8, 8), 200, np.uint16)  # 16-bit, nearly black: must stay nearly black
+    Image.fromarray(dark).save(tmp_path / "dark16.png")
+    assert load_rgb(tmp_path / "dark16.png").max() <= 1
+    Image.fromarray(np.full((8, 8), 0.5, np.float32), mode="F").save(tmp_path / "half.tiff")
+    assert (load_rgb(tmp_path / "half.tiff") == 128).all()
+
+
+def test_masks_need_the_embedded_model(tmp_path):
+    bfm = face3d.MorphableModel(**{**face3d.load_face_model().__dict__, "surface": None,
+                                   "name": "no-surface"})
+    with pytest.raises(ValueError, match="embedded face model"):
+        data.SyntheticMaskedFaces("train", size=4, image_size=SIZE, model=bfm)
+    Image.fromarray(skdata.astronaut()).save(tmp_path / "a.png")
+    with pytest.raises(ValueError, match="embedded face model"):
+        data.MaskedFaceFolder(tmp_path, model=bfm)
+
+
+def test_template_masks_in_float64(model):
+    style = data.sample_mask_style("n95", torch.Generator().manual_seed(0))
+    image32, cover32 = data.render_template_masks(model, [style], SIZE)
+    image64, cover64 = data.render_template_masks(model.to(dtype=torch.float64), [style], SIZE)
+    assert image64.dtype == torch.float64
+    assert (cover32 != cover64).float().mean() < 0.01
+
+
+def test_mask_geometry_is_differentiable_and_handles_empty_batches(model):
+    coeffs = model.zero_coeffs(2).requires_grad_(True)
+    vertices, _ = model.decode(coeffs)
+    styles = [data.sample_mask_style(k, torch.Generator().manual_seed(1)) for k in ("n95", "cloth")]
+    points, _ = data.mask_vertices(model, vertices, styles)
+    points[..., 1].sum().backward()  # the mask follows the face shape, so shape moves it
+    assert coeffs.grad[:, model.layout.slice("identity")].abs().sum() > 0
+    empty_points, empty_albedo = data.mask_vertices(model, vertices[:0], [])
+    assert empty_points.shape[0] == 0 and empty_albedo.shape[0] == 0
+    out = render_masked_faces(model, model.zero_coeffs(2).detach(), [None, None],
+                              -torch.ones(2, 3, SIZE, SIZE), SIZE)
+    assert not out["occlusion"].any() and torch.equal(out["clean"], out["masked"])

@@ -2,7 +2,7 @@
 
     smoke  tiny and fast: what CI and `pytest --nbval-lax notebooks/` run
     cpu    the default: a laptop CPU finishes every notebook in minutes
-    paper  the seed's hyperparameters (800 + 200 samples at 256x256, batch 8); meant for a GPU
+    paper  the seed's settings (800 + 200 samples at 256x256); meant for a GPU
 
 Notebooks and command-line entry points read the profile name from `UNMASK_PROFILE`.
 Artefacts of a profile live under `runs/<profile>/`.

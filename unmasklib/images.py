@@ -28,6 +28,12 @@ def from_uint8(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.array(array)).permute(2, 0, 1).float() / 127.5 - 1
 
 
+def paste(base: np.ndarray, overlay: torch.Tensor, where: torch.Tensor) -> np.ndarray:
+    """uint8 images `(B, H, W, 3)` with `overlay` `(B, 3, H, W)` in [-1, 1] pasted where
+    `where` `(B, H, W)` is True; elsewhere the result is `base`, bit for bit."""
+    return np.where(where.cpu().numpy()[..., None], to_uint8(overlay), base)
+
+
 def image_grid(images: torch.Tensor, columns: int) -> np.ndarray:
     """`(B, 3, H, W)` in [-1, 1] -> one uint8 mosaic `(rows * H, columns * W, 3)`, black padding."""
     batch, _, height, width = images.shape
@@ -47,15 +53,18 @@ def save_image(array: np.ndarray, path: str | Path) -> Path:
 
 
 _TRANSPARENT_MODES = ("P", "PA", "LA", "La", "RGBA", "RGBa")
-_HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+# Single-channel modes wider than 8 bits, and the value that means white in each: PIL opens
+# 16-bit PNGs and TIFFs as "I;16*" or "I"; "F" holds floats in [0, 1].
+_HIGH_DEPTH_WHITE = {"I;16": 65535, "I;16B": 65535, "I;16L": 65535, "I;16N": 65535,
+                     "I": 65535, "F": 1.0}
 
 
 def load_rgb(path: str | Path) -> np.ndarray:
     """Read any image PIL can open as uint8 RGB `(H, W, 3)`.
 
-    Grey becomes three equal channels, transparency is composited over white, and 16-bit
-    images are scaled to 8 bits by their full range. Raises ValueError naming the file when it
-    cannot be read as an image.
+    Grey becomes three equal channels, transparency is composited over white, and 16-bit or
+    float images are scaled to 8 bits by their type's full range. Raises ValueError naming the
+    file when it cannot be read as an image.
     """
     try:
         with Image.open(path) as image:
@@ -64,14 +73,13 @@ def load_rgb(path: str | Path) -> np.ndarray:
                 rgba = np.asarray(image.convert("RGBA"), dtype=np.float64)
                 alpha = rgba[..., 3:] / 255
                 return np.round(rgba[..., :3] * alpha + 255 * (1 - alpha)).astype(np.uint8)
-            if image.mode not in _HIGH_DEPTH_MODES:
+            if image.mode not in _HIGH_DEPTH_WHITE:
                 return np.asarray(image.convert("RGB"))
+            white = _HIGH_DEPTH_WHITE[image.mode]
             grey = np.asarray(image).astype(np.float64)
     except (OSError, ValueError, SyntaxError) as error:
         raise ValueError(f"cannot read {path} as an image: {error}") from error
-    # PIL keeps 16-bit PNGs in these modes; 8-bit data stored in them stays as it is.
-    top = 65535 if grey.max() > 255 else 255
-    grey = np.round(np.clip(grey, 0, top) * 255 / top).astype(np.uint8)
+    grey = np.round(np.clip(grey, 0, white) * 255 / white).astype(np.uint8)
     return np.repeat(grey[..., None], 3, axis=2)
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from .face3d import RenderOutput
 from .images import to_uint8
 
 
@@ -45,7 +46,7 @@ def triangle_colours(tri_id: torch.Tensor) -> torch.Tensor:
     generator = torch.Generator().manual_seed(0)
     palette = torch.rand(int(tri_id.max()) + 2, 3, generator=generator) * 1.6 - 0.8
     palette[0] = -1  # background (id -1) stays black
-    return palette[tri_id + 1].permute(0, 3, 1, 2)
+    return palette[tri_id.cpu() + 1].permute(0, 3, 1, 2)
 
 
 def show_samples(samples: Sequence[dict], landmarks: bool = True, cell: float = 1.8) -> Figure:
@@ -86,7 +87,7 @@ def bar_counts(counts: dict[str, int], title: str) -> Figure:
     return figure
 
 
-def render_stages(out, faces: torch.Tensor, index: int = 0) -> Figure:
+def render_stages(out: RenderOutput, faces: torch.Tensor, index: int = 0) -> Figure:
     """The renderer's stages for image `index` of a `face3d.RenderOutput`: projected mesh,
     triangle ids, albedo, normals, SH shading and the final image."""
     figure, axes = plt.subplots(1, 6, figsize=(13, 2.5))

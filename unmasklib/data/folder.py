@@ -11,16 +11,13 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..face3d import MorphableModel, load_face_model, posed_vertices, project, render_mesh
-from ..face3d.shading import lighting_from_coeffs
-from ..images import from_uint8, load_rgb, square_resize, to_uint8
-from .masks import MaskStyle, mask_faces, mask_vertices, sample_mask_style
+from ..face3d import MorphableModel, load_face_model, posed_vertices, project
+from ..images import from_uint8, load_rgb, paste, square_resize
+from .masks import MaskStyle, check_wearable, mask_kind_of, render_masks, sample_mask_style
 from .seeding import generator_for
-from .synthetic import mask_kind_of
 
 # Eye centres (x, y) in aligned crops, as fractions of the image side.
 ALIGNED_EYES = ((0.37, 0.46), (0.63, 0.46))
@@ -29,10 +26,10 @@ RIGHT_EYE, LEFT_EYE = slice(36, 42), slice(42, 48)  # iBUG-68 (the subject's rig
 
 def template_similarity(model: MorphableModel, image_size: int) -> tuple[float, torch.Tensor]:
     """Scale and shift `(2,)` that map the mean face's frontal screen to an aligned crop."""
-    landmarks = project(posed_vertices(model, model.layout.zeros(1), model.mean_shape[None]),
+    landmarks = project(posed_vertices(model, model.zero_coeffs(1), model.mean_shape[None]),
                         image_size, image_size)[0, model.landmark_index, :2]
     source = torch.stack([landmarks[RIGHT_EYE].mean(0), landmarks[LEFT_EYE].mean(0)])
-    target = torch.tensor(ALIGNED_EYES) * image_size
+    target = torch.tensor(ALIGNED_EYES).to(source) * image_size
     scale = float((target[1] - target[0]).norm() / (source[1] - source[0]).norm())
     return scale, target.mean(0) - scale * source.mean(0)
 
@@ -41,15 +38,8 @@ def template_similarity(model: MorphableModel, image_size: int) -> tuple[float, 
 def render_template_masks(model: MorphableModel, styles: list[MaskStyle],
                           image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Masks on the aligned template: image `(B, 3, H, W)` in [-1, 1], coverage `(B, H, W)`."""
-    coeffs = model.layout.zeros(len(styles))
-    vertices, _ = model.decode(coeffs)
-    points, albedo = mask_vertices(model, vertices, styles)
-    world = posed_vertices(model, coeffs, points)
-    screen = project(world, image_size, image_size)
-    scale, shift = template_similarity(model, image_size)
-    screen = torch.cat([screen[..., :2] * scale + shift, screen[..., 2:]], -1)
-    sh = lighting_from_coeffs(model.layout.split(coeffs)["lighting"])
-    out = render_mesh(world, mask_faces(), albedo, sh, image_size, screen=screen)
+    out = render_masks(model, model.zero_coeffs(len(styles)), styles, image_size,
+                       similarity=template_similarity(model, image_size))
     return out.image, out.face_mask[:, 0] > 0
 
 
@@ -69,7 +59,10 @@ class MaskedFaceFolder(Dataset):
         if not root.is_dir():
             raise ValueError(f"image folder {root} does not exist or is not a folder")
         self.image_size, self.seed = image_size, seed
+        if image_size < 32:
+            raise ValueError(f"image_size must be at least 32 pixels, got {image_size}")
         self.model = model if model is not None else load_face_model()
+        check_wearable(self.model)
         self.files: list[Path] = []
         unreadable: list[str] = []
         for path in sorted(p for p in root.rglob("*") if p.is_file()):
@@ -95,8 +88,8 @@ class MaskedFaceFolder(Dataset):
         if kind != "none":
             style = sample_mask_style(kind, generator_for(self.seed, "folder", index))
             mask, occlusion = render_template_masks(self.model, [style], self.image_size)
-            composite = np.where(occlusion[0, ..., None].numpy(), to_uint8(mask[0]), photo)
-            masked, occlusion = from_uint8(composite), occlusion[0]
+            occlusion = occlusion[0].cpu()
+            masked = from_uint8(paste(photo[None], mask, occlusion[None])[0])
         return {
             "clean": clean, "masked": masked, "occlusion": occlusion.float()[None],
             "coeffs": torch.full((self.model.layout.size,), torch.nan),

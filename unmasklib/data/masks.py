@@ -14,19 +14,33 @@ it is shaded consistently.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..face3d import MorphableModel, SurfaceGrid, vertex_normals
+from ..face3d import (
+    MorphableModel,
+    RenderOutput,
+    SurfaceGrid,
+    posed_vertices,
+    project,
+    render_mesh,
+    scene_light,
+    vertex_normals,
+)
+from ..face3d.embedded import grid_triangles
 
 MASK_TYPES = ("surgical", "n95", "cloth")
 MASK_ROWS, MASK_COLUMNS = 37, 49  # the mask grid (v top -> bottom, u left -> right)
 LOOP_COLUMNS = 12                 # vertices along an ear loop
 THICKNESS = 0.025                 # how far the fabric stands off the skin (model units)
 LOOP_END_THETA = 1.62             # where the loops meet the side of the head (radians)
+
+T = TypeVar("T")
 
 _PALETTES = {
     "surgical": [(0.55, 0.72, 0.88), (0.93, 0.93, 0.93), (0.6, 0.85, 0.75), (0.95, 0.72, 0.8),
@@ -35,6 +49,12 @@ _PALETTES = {
             (0.3, 0.45, 0.75)],
 }
 CLOTH_PATTERNS = ("plain", "stripes", "dots", "checks")
+MASK_CYCLE = MASK_TYPES * 3 + ("none",)  # 30 % each type, 10 % unmasked, balanced per 10
+
+
+def mask_kind_of(index: int) -> str:
+    """The mask type of sample `index` of a data set: surgical, n95, cloth or none."""
+    return MASK_CYCLE[index % len(MASK_CYCLE)]
 
 
 @dataclass(frozen=True)
@@ -59,7 +79,7 @@ def _uniform(generator: torch.Generator, lo: float, hi: float) -> float:
     return lo + (hi - lo) * float(torch.rand(1, generator=generator))
 
 
-def _choice(generator: torch.Generator, options: list | tuple):
+def _choice(generator: torch.Generator, options: Sequence[T]) -> T:
     return options[int(torch.randint(len(options), (1,), generator=generator))]
 
 
@@ -97,18 +117,16 @@ def _outline(style: MaskStyle, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return style.width * half, style.top + (bottom - style.top) * v
 
 
-def _grid_faces(rows: int, cols: int, offset: int = 0) -> np.ndarray:
-    r, c = np.meshgrid(np.arange(rows - 1), np.arange(cols - 1), indexing="ij")
-    v00 = (r * cols + c).reshape(-1) + offset
-    v01, v10, v11 = v00 + 1, v00 + cols, v00 + cols + 1
-    return np.concatenate([np.stack([v00, v10, v01], 1), np.stack([v01, v10, v11], 1)])
-
-
 def mask_faces() -> torch.Tensor:
-    """Triangles `(G, 3)` of every mask: the main grid, then four ear-loop strips."""
+    """Triangles `(G, 3)` of every mask: the main grid, then four ear-loop strips.
+
+    Mask rows are listed from the top down, so each grid is flipped to rows going up.
+    """
     main = MASK_ROWS * MASK_COLUMNS
-    loops = [_grid_faces(2, LOOP_COLUMNS, main + k * 2 * LOOP_COLUMNS) for k in range(4)]
-    return torch.from_numpy(np.concatenate([_grid_faces(MASK_ROWS, MASK_COLUMNS)] + loops))
+    grids = [np.arange(main).reshape(MASK_ROWS, MASK_COLUMNS)]
+    grids += [main + k * 2 * LOOP_COLUMNS + np.arange(2 * LOOP_COLUMNS).reshape(2, LOOP_COLUMNS)
+              for k in range(4)]
+    return torch.from_numpy(np.concatenate([grid_triangles(grid[::-1]) for grid in grids]))
 
 
 def _surface_coordinates(style: MaskStyle) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -160,7 +178,8 @@ def _bilinear(values: torch.Tensor, surface: SurfaceGrid, theta: np.ndarray,
     return top * (1 - fr) + bottom * fr
 
 
-def _filter(grid: torch.Tensor, size: tuple[int, int], pool) -> torch.Tensor:
+def _filter(grid: torch.Tensor, size: tuple[int, int],
+            pool: Callable[..., torch.Tensor]) -> torch.Tensor:
     """A separable box filter (`F.avg_pool2d` or `F.max_pool2d`) over `(B, R, C, K)` grids,
     same size out; the rows pass and the columns pass cost far less than one 2D window."""
     channels = grid.permute(0, 3, 1, 2)
@@ -231,28 +250,57 @@ def mask_vertices(model: MorphableModel, vertices: torch.Tensor,
     Returns mask vertices `(B, M, 3)` in model space (pose them like the face) and their
     albedo `(B, M, 3)` in [0, 1]; the triangles are `mask_faces()`.
     """
-    if model.surface is None:
-        raise ValueError(f"model {model.name!r} has no surface grid to place masks on; "
-                         "use the embedded face model")
+    check_wearable(model)
     if len(styles) != len(vertices):
         raise ValueError(f"need one mask style per face: {len(styles)} styles, "
                          f"{len(vertices)} faces")
-    normals = vertex_normals(vertices, model.faces)
-    batch, main = len(styles), MASK_ROWS * MASK_COLUMNS
-    grid = (batch, MASK_ROWS, MASK_COLUMNS, 3)
+    main = MASK_ROWS * MASK_COLUMNS
+    if not styles:
+        empty = vertices.new_zeros(0, main + 4 * 2 * LOOP_COLUMNS, 3)
+        return empty, empty.clone()
+    batch, grid = len(styles), (len(styles), MASK_ROWS, MASK_COLUMNS, 3)
     theta, y, uv = (np.stack(parts) for parts in zip(*map(_surface_coordinates, styles),
                                                          strict=True))
     points = _bilinear(vertices, model.surface, theta, y)
-    lift = _bilinear(normals, model.surface, theta, y)
+    lift = _bilinear(vertex_normals(vertices, model.faces), model.surface, theta, y)
     # Lift the fabric along smoothed normals, or it would trace every bump of the skin.
-    lift[:, :main] = _smooth(lift[:, :main].reshape(grid)).reshape(batch, main, 3)
-    lift = F.normalize(lift, dim=-1)
+    lift = F.normalize(torch.cat([_smooth(lift[:, :main].reshape(grid)).reshape(batch, main, 3),
+                                  lift[:, main:]], 1), dim=-1)
+    points = torch.cat([_drape(points[:, :main].reshape(grid)).reshape(batch, main, 3),
+                        points[:, main:]], 1)
     relief = np.stack([_profile(style, coords) for style, coords in zip(styles, uv, strict=True)])
-    stand_off = torch.full(theta.shape, THICKNESS, dtype=vertices.dtype)
-    stand_off[:, :main] += torch.from_numpy(relief.reshape(batch, main)).to(vertices.dtype)
-    points[:, :main] = _drape(points[:, :main].reshape(grid)).reshape(batch, main, 3)
+    stand_off = np.full(theta.shape, THICKNESS)
+    stand_off[:, :main] += relief.reshape(batch, main)
     albedo = np.stack([
         np.concatenate([_albedo(style, coords).reshape(-1, 3),
                         np.tile(style.accent, (theta.shape[1] - main, 1))])
         for style, coords in zip(styles, uv, strict=True)])
-    return points + lift * stand_off[..., None], torch.from_numpy(albedo).to(vertices)
+    stand_off_t = torch.from_numpy(stand_off).to(vertices)
+    return points + lift * stand_off_t[..., None], torch.from_numpy(albedo).to(vertices)
+
+
+def check_wearable(model: MorphableModel) -> None:
+    """Raise a clear ValueError unless masks can be placed on `model` (the embedded model)."""
+    if model.surface is None or "pose" not in model.layout.names:
+        raise ValueError(f"masks are placed on the embedded face model's surface grid; model "
+                         f"{model.name!r} has none: use face3d.load_face_model()")
+
+
+def render_masks(model: MorphableModel, coeffs: torch.Tensor, styles: list[MaskStyle],
+                 image_size: int, similarity: tuple[float, torch.Tensor] | None = None,
+                 ) -> RenderOutput:
+    """The masks `styles` worn by the faces `coeffs` `(B, size)`, rendered alone.
+
+    Same camera and light as `render_faces`, so `out.depth` can be compared with the face's.
+    similarity: (scale, shift `(2,)`) applied to screen x, y, to place masks on photos.
+    """
+    coeffs = model.validate(coeffs)
+    vertices, _ = model.decode(coeffs)
+    points, albedo = mask_vertices(model, vertices, styles)
+    world = posed_vertices(model, coeffs, points)
+    screen = project(world, image_size, image_size)
+    if similarity is not None:
+        scale, shift = similarity
+        screen = torch.cat([screen[..., :2] * scale + shift.to(screen), screen[..., 2:]], -1)
+    return render_mesh(world, mask_faces(), albedo, scene_light(model, coeffs), image_size,
+                       screen=screen)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -19,16 +20,21 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from ..face3d import MorphableModel, load_face_model, posed_vertices, render_faces, render_mesh
-from ..face3d.shading import lighting_from_coeffs
-from ..images import from_uint8, to_uint8
+from ..face3d import MorphableModel, load_face_model, render_faces
+from ..images import from_uint8, paste, to_uint8
 from .backgrounds import random_background
-from .masks import MASK_TYPES, MaskStyle, mask_faces, mask_vertices, sample_mask_style
+from .masks import (
+    MASK_TYPES,
+    MaskStyle,
+    check_wearable,
+    mask_kind_of,
+    render_masks,
+    sample_mask_style,
+)
 from .seeding import generator_for
 
 SPLITS = ("train", "test")
 MASK_KINDS = (*MASK_TYPES, "none")
-MASK_CYCLE = MASK_TYPES * 3 + ("none",)  # 30 % each type, 10 % unmasked, balanced per 10
 SAMPLES_PER_IDENTITY = 8
 TEST_IDENTITY_OFFSET = 1_000_000  # test identities are numbered (and drawn) apart from train
 CHUNK_SIZE = 16
@@ -45,14 +51,12 @@ def identity_of(split: str, index: int) -> int:
     return (TEST_IDENTITY_OFFSET if split == "test" else 0) + index // SAMPLES_PER_IDENTITY
 
 
-def mask_kind_of(index: int) -> str:
-    return MASK_CYCLE[index % len(MASK_CYCLE)]
-
-
 def draw_coefficients(model: MorphableModel, seed: int, split: str, index: int) -> torch.Tensor:
     """The coefficients `(layout.size,)` of sample `index`: pooled identity, lively expression."""
     identity_generator = generator_for(seed, "identity", identity_of(split, index))
     generator = generator_for(seed, split, "sample", index)
+    # Expression and light come from the model's sampler; identity, texture and pose are
+    # replaced below (pooled identities, uniform pose ranges).
     parts = model.layout.split(model.sample_coeffs(1, generator=generator)[0].cpu().clone())
     sizes = dict(model.layout.blocks)
     parts["identity"] = torch.randn(sizes["identity"], generator=identity_generator)
@@ -88,17 +92,12 @@ def render_masked_faces(model: MorphableModel, coeffs: torch.Tensor,
     occlusion = torch.zeros(len(coeffs), image_size, image_size, dtype=torch.bool)
     worn = [i for i, style in enumerate(styles) if style is not None]
     if worn:
-        subset = coeffs[worn]
-        vertices, _ = model.decode(subset)
-        mask_points, mask_albedo = mask_vertices(model, vertices, [styles[i] for i in worn])
-        sh = lighting_from_coeffs(model.layout.split(subset)["lighting"])
-        mask = render_mesh(posed_vertices(model, subset, mask_points), mask_faces(), mask_albedo,
-                           sh, image_size)
-        visible = (mask.depth < face.depth[worn])[:, 0]
+        mask = render_masks(model, coeffs[worn], [styles[i] for i in worn], image_size)
+        visible = (mask.depth < face.depth[worn])[:, 0].cpu()
         occlusion[worn] = visible
-        masked[worn] = np.where(visible[..., None].numpy(), to_uint8(mask.image), clean[worn])
+        masked[worn] = paste(clean[worn], mask.image, visible)
     return {"clean": torch.from_numpy(clean), "masked": torch.from_numpy(masked),
-            "occlusion": occlusion, "landmarks": face.landmarks.float()}
+            "occlusion": occlusion, "landmarks": face.landmarks.float().cpu()}
 
 
 def generate_chunk(model: MorphableModel, seed: int, split: str, chunk: int,
@@ -135,6 +134,8 @@ class SyntheticMaskedFaces(Dataset):
       mask_type      "surgical" | "n95" | "cloth" | "none"
       has_ground_truth  True (False for `MaskedFaceFolder` photos)
     root: cache folder (e.g. `runs/<profile>/data`); None generates in memory, on first use.
+    Chunks read or generated stay in memory for the data set's lifetime (about 0.4 MB per
+    sample at 256x256, 0.1 MB at 128x128), and each DataLoader worker holds its own.
     """
 
     def __init__(self, split: str = "train", size: int = 800, image_size: int = 256,
@@ -148,6 +149,7 @@ class SyntheticMaskedFaces(Dataset):
             raise ValueError(f"image_size must be at least 32 pixels, got {image_size}")
         self.split, self.size, self.image_size, self.seed = split, size, image_size, seed
         self.model = model if model is not None else load_face_model()
+        check_wearable(self.model)
         self.progress = progress
         self.folder = (None if root is None
                        else Path(root) / f"{split}-seed{seed}-{image_size}px-v{DATA_VERSION}")
@@ -182,9 +184,12 @@ class SyntheticMaskedFaces(Dataset):
     def _write_chunk(self, chunk: int, arrays: dict[str, np.ndarray]) -> None:
         path = self._chunk_path(chunk)
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp.npz")
-        np.savez(temporary, **arrays)
-        os.replace(temporary, path)  # atomic: a crash never leaves half a chunk behind
+        # A unique temporary file, then an atomic rename: neither a crash nor two processes
+        # filling the same chunk at once can leave half a chunk behind.
+        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".npz")
+        with os.fdopen(handle, "wb") as file:
+            np.savez(file, **arrays)
+        os.replace(temporary, path)
 
     def _generate(self, chunk: int) -> dict[str, np.ndarray]:
         return generate_chunk(self.model, self.seed, self.split, chunk, self.image_size)
@@ -221,8 +226,9 @@ class SyntheticMaskedFaces(Dataset):
             "clean": from_uint8(arrays["clean"][k]),
             "masked": from_uint8(arrays["masked"][k]),
             "occlusion": torch.from_numpy(arrays["occlusion"][k]).float()[None],
-            "coeffs": torch.from_numpy(arrays["coeffs"][k]),
-            "landmarks": torch.from_numpy(arrays["landmarks"][k]),
+            # Copies: a caller changing a sample in place must not change the cache.
+            "coeffs": torch.tensor(arrays["coeffs"][k]),
+            "landmarks": torch.tensor(arrays["landmarks"][k]),
             "identity": int(arrays["identity"][k]),
             "mask_type": MASK_KINDS[int(arrays["mask_type"][k])],
             "has_ground_truth": True,

@@ -16,7 +16,7 @@ from .embedded import EMBEDDED_LAYOUT, build_embedded_model
 from .layout import CoeffLayout
 from .model import MorphableModel, SurfaceGrid
 from .raster import interpolate, rasterize
-from .render import RenderOutput, posed_vertices, render_faces, render_mesh
+from .render import RenderOutput, posed_vertices, render_faces, render_mesh, scene_light
 from .shading import irradiance, sh_basis, vertex_normals
 
 
@@ -28,6 +28,6 @@ def load_face_model(path: str | Path | None = None) -> MorphableModel:
 __all__ = [
     "BFM_LAYOUT", "EMBEDDED_LAYOUT", "CoeffLayout", "MorphableModel", "RenderOutput", "SurfaceGrid",
     "euler_rotation", "interpolate", "irradiance", "load_face_model", "pose_vertices",
-    "posed_vertices", "project", "rasterize", "render_faces", "render_mesh", "sh_basis",
-    "vertex_normals",
+    "posed_vertices", "project", "rasterize", "render_faces", "render_mesh", "scene_light",
+    "sh_basis", "vertex_normals",
 ]

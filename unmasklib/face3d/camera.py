@@ -1,7 +1,7 @@
 """Head pose and the perspective camera.
 
 Model space: x to the image right at zero pose (the subject's left), y up, z towards the
-camera; one unit is roughly a tenth of a head height, as in Deep3DFaceRecon's Basel model.
+camera; the embedded face spans about 2.5 units from the chin to the top of the forehead.
 The camera sits on the +z axis at `CAMERA_DISTANCE`, looks down -z, and its focal length
 scales with the image so that a face fills about four fifths of the frame at any resolution.
 

@@ -11,8 +11,9 @@ for the upper lip and once for the lower one, so the lips are separate surfaces 
 when the jaw opens. Behind them sits a small mouth-interior mesh (dark, with teeth) that
 moves with the jaw and stays hidden while the lips are closed.
 
-All basis fields are functions of a vertex's mean (x, y), so the face and the mouth interior
-behind it move together and the interior never pokes through.
+The basis fields are functions of a vertex's mean position, mostly of its (x, y) alone, so
+the face and the mouth interior behind it move together and the interior never pokes through
+(the jaw rotation also uses depth, but for a rigid turn about the same hinge).
 """
 
 from __future__ import annotations
@@ -135,8 +136,9 @@ def _features(x: np.ndarray, y: np.ndarray) -> np.ndarray:
             + 0.1 * _gauss(x, y, 0, -1.0, 0.16, 0.12))        # chin
 
 
-def _grid_faces(index: np.ndarray) -> np.ndarray:
-    """Triangles of a (rows, cols) vertex-index grid, counter-clockwise seen from +z.
+def grid_triangles(index: np.ndarray) -> np.ndarray:
+    """Triangles `(2 (R-1) (C-1), 3)` of an `(R, C)` vertex-index grid whose rows go up (+y)
+    and columns right (+x): counter-clockwise seen from +z, so normals point to +z.
 
     Diagonals mirror about the centre column so that the mesh is left-right symmetric.
     """
@@ -183,8 +185,8 @@ class _Mesh:
                                    lower_index[self.mouth_row, self.slit_columns].tolist(),
                                    strict=True))
         face_faces = np.concatenate([
-            _grid_faces(lower_index[: self.mouth_row + 1]),
-            _grid_faces(self.grid[self.mouth_row:]),
+            grid_triangles(lower_index[: self.mouth_row + 1]),
+            grid_triangles(self.grid[self.mouth_row:]),
         ])
 
         # Mouth interior: a patch behind the lips, rows listed from the top.
@@ -196,7 +198,7 @@ class _Mesh:
         interior = np.stack([ix, iy, _base_depth_at(ix, iy) - 0.06], -1)
         interior_index = next_index + np.arange(ix.size).reshape(ix.shape)
         positions.append(interior.reshape(-1, 3))
-        interior_faces = _grid_faces(interior_index)
+        interior_faces = grid_triangles(interior_index)
 
         self.positions = np.concatenate(positions)
         self.faces = np.concatenate([face_faces, interior_faces])

@@ -93,10 +93,19 @@ class MorphableModel:
                 move(self.surface.index), move(self.surface.theta), move(self.surface.height)),
         )
 
+    def validate(self, coeffs: torch.Tensor) -> torch.Tensor:
+        """`coeffs` checked (finite, `(B, layout.size)`) and moved to the model's device/dtype."""
+        check_coeffs(coeffs, self.layout)
+        return coeffs.to(device=self.device, dtype=self.dtype)
+
+    def zero_coeffs(self, batch_size: int) -> torch.Tensor:
+        """`(batch_size, layout.size)` zeros on the model's device: the mean face, default pose
+        and light."""
+        return self.layout.zeros(batch_size, dtype=self.dtype, device=self.device)
+
     def decode(self, coeffs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """`(B, layout.size)` -> model-space vertices `(B, V, 3)`, albedo `(B, V, 3)` in [0, 1]."""
-        check_coeffs(coeffs, self.layout)
-        parts = self.layout.split(coeffs.to(self.dtype))
+        parts = self.layout.split(self.validate(coeffs))
         vertices = (self.mean_shape
                     + torch.einsum("bk,kvc->bvc", parts["identity"], self.identity_basis)
                     + torch.einsum("bk,kvc->bvc", parts["expression"], self.expression_basis))

@@ -67,9 +67,14 @@ def render_mesh(world: torch.Tensor, faces: torch.Tensor, albedo: torch.Tensor,
         raise ValueError(f"image_size must be at least 8 pixels, got {image_size}")
     if screen is None:
         screen = project(world, image_size, image_size)
-    if background is not None and background.shape[-3:] != (3, image_size, image_size):
-        raise ValueError(f"background must be (B, 3, {image_size}, {image_size}), "
+    batch = len(world)
+    if background is not None and (background.shape[-3:] != (3, image_size, image_size)
+                                   or background.dim() != 4
+                                   or background.shape[0] not in (1, batch)):
+        raise ValueError(f"background must be (1 or {batch}, 3, {image_size}, {image_size}), "
                          f"got {tuple(background.shape)}")
+    faces = faces.to(device=world.device, dtype=torch.long)
+    sh = sh.to(world)
     fragments = rasterize_fragments(screen, faces, image_size, image_size)
     # Albedo, normals and depth share one interpolation: one gather instead of three.
     per_vertex = torch.cat([albedo, vertex_normals(world, faces), screen[..., 2:]], dim=-1)
@@ -95,8 +100,13 @@ def render_mesh(world: torch.Tensor, faces: torch.Tensor, albedo: torch.Tensor,
 def posed_vertices(model: MorphableModel, coeffs: torch.Tensor,
                    vertices: torch.Tensor) -> torch.Tensor:
     """Model-space vertices `(B, V, 3)` -> world, with the pose block of `coeffs` `(B, size)`."""
-    angles, translation = model.layout.pose(coeffs.to(model.dtype))
+    angles, translation = model.layout.pose(model.validate(coeffs))
     return pose_vertices(vertices, angles, translation)
+
+
+def scene_light(model: MorphableModel, coeffs: torch.Tensor) -> torch.Tensor:
+    """The SH light `(B, 3, 9)` of the lighting block of `coeffs` `(B, size)`."""
+    return lighting_from_coeffs(model.layout.split(model.validate(coeffs))["lighting"])
 
 
 def render_faces(model: MorphableModel, coeffs: torch.Tensor, image_size: int = 256,
@@ -107,8 +117,7 @@ def render_faces(model: MorphableModel, coeffs: torch.Tensor, image_size: int = 
     Differentiable with respect to every coefficient block (not through silhouettes).
     """
     vertices, albedo = model.decode(coeffs)
-    sh = lighting_from_coeffs(model.layout.split(coeffs.to(model.dtype))["lighting"])
-    out = render_mesh(posed_vertices(model, coeffs, vertices), model.faces, albedo, sh,
-                      image_size, background)
+    out = render_mesh(posed_vertices(model, coeffs, vertices), model.faces, albedo,
+                      scene_light(model, coeffs), image_size, background)
     out.landmarks = out.screen_vertices[:, model.landmark_index, :2]
     return out

@@ -66,6 +66,8 @@ def irradiance_by_image(normals: torch.Tensor, sh: torch.Tensor,
     sh `(B, 3, 9)`. Returns `(N, 3)`. Several times faster than gathering a light per pixel.
     """
     basis = sh_basis(normals)
+    if not counts:  # an empty batch
+        return basis.new_zeros(0, 3)
     return torch.cat([part @ light.T for part, light in zip(basis.split(counts), sh, strict=True)])
 
 
