@@ -35,11 +35,17 @@ def template_similarity(model: MorphableModel, image_size: int) -> tuple[float, 
 
 
 @torch.no_grad()
-def render_template_masks(model: MorphableModel, styles: list[MaskStyle],
-                          image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Masks on the aligned template: image `(B, 3, H, W)` in [-1, 1], coverage `(B, H, W)`."""
+def render_template_masks(model: MorphableModel, styles: list[MaskStyle], image_size: int,
+                          similarity: tuple[float, torch.Tensor] | None = None,
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Masks on the aligned template: image `(B, 3, H, W)` in [-1, 1], coverage `(B, H, W)`.
+
+    similarity: `template_similarity(model, image_size)`, computed here when not given.
+    """
+    if similarity is None:
+        similarity = template_similarity(model, image_size)
     out = render_masks(model, model.zero_coeffs(len(styles)), styles, image_size,
-                       similarity=template_similarity(model, image_size))
+                       similarity=similarity)
     return out.image, out.face_mask[:, 0] > 0
 
 
@@ -63,6 +69,7 @@ class MaskedFaceFolder(Dataset):
             raise ValueError(f"image_size must be at least 32 pixels, got {image_size}")
         self.model = model if model is not None else load_face_model()
         check_wearable(self.model)
+        self.similarity = template_similarity(self.model, image_size)  # the same for every item
         self.files: list[Path] = []
         unreadable: list[str] = []
         for path in sorted(p for p in root.rglob("*") if p.is_file()):
@@ -87,7 +94,8 @@ class MaskedFaceFolder(Dataset):
         masked, occlusion = clean, torch.zeros(self.image_size, self.image_size, dtype=torch.bool)
         if kind != "none":
             style = sample_mask_style(kind, generator_for(self.seed, "folder", index))
-            mask, occlusion = render_template_masks(self.model, [style], self.image_size)
+            mask, occlusion = render_template_masks(self.model, [style], self.image_size,
+                                                    self.similarity)
             occlusion = occlusion[0].cpu()
             masked = from_uint8(paste(photo[None], mask, occlusion[None])[0])
         return {

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TypeVar
 
 import numpy as np
@@ -117,6 +118,7 @@ def _outline(style: MaskStyle, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return style.width * half, style.top + (bottom - style.top) * v
 
 
+@lru_cache(maxsize=1)
 def mask_faces() -> torch.Tensor:
     """Triangles `(G, 3)` of every mask: the main grid, then four ear-loop strips.
 

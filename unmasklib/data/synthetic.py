@@ -191,26 +191,20 @@ class SyntheticMaskedFaces(Dataset):
             np.savez(file, **arrays)
         os.replace(temporary, path)
 
-    def _generate(self, chunk: int) -> dict[str, np.ndarray]:
-        return generate_chunk(self.model, self.seed, self.split, chunk, self.image_size)
-
     def prepare(self) -> None:
-        """Generate (and cache, with a root) every chunk not yet available, with a progress bar."""
-        missing = [k for k in range(self.num_chunks) if k not in self._chunks
-                   and (self.folder is None or self._read_chunk(k) is None)]
-        for chunk in tqdm(missing, desc=f"synthesising {self.split} faces", unit="chunk",
-                          disable=not self.progress or not missing):
-            arrays = self._generate(chunk)
-            if self.folder is None:
-                self._chunks[chunk] = arrays
-            else:
-                self._write_chunk(chunk, arrays)
+        """Load every chunk, generating (and caching, with a root) the missing ones, with a
+        progress bar."""
+        for chunk in tqdm(range(self.num_chunks), desc=f"preparing {self.split} faces",
+                          unit="chunk", disable=not self.progress):
+            self._chunk(chunk)
 
     def _chunk(self, chunk: int) -> dict[str, np.ndarray]:
+        """Chunk `chunk` from memory, else from the cache, else freshly generated (and cached)."""
         if chunk not in self._chunks:
             arrays = None if self.folder is None else self._read_chunk(chunk)
             if arrays is None:
-                arrays = self._generate(chunk)
+                arrays = generate_chunk(self.model, self.seed, self.split, chunk,
+                                        self.image_size)
                 if self.folder is not None:
                     self._write_chunk(chunk, arrays)
             self._chunks[chunk] = arrays
