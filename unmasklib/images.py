@@ -28,6 +28,11 @@ def from_uint8(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.array(array)).permute(2, 0, 1).float() / 127.5 - 1
 
 
+def quantize(image: torch.Tensor) -> torch.Tensor:
+    """`(..., 3, H, W)` in [-1, 1] rounded to the 256 levels an 8-bit image file holds."""
+    return ((image.clamp(-1, 1) + 1) * 127.5).round() / 127.5 - 1
+
+
 def paste(base: np.ndarray, overlay: torch.Tensor, where: torch.Tensor) -> np.ndarray:
     """uint8 images `(B, H, W, 3)` with `overlay` `(B, 3, H, W)` in [-1, 1] pasted where
     `where` `(B, H, W)` is True; elsewhere the result is `base`, bit for bit."""

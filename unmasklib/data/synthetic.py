@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from ..face3d import MorphableModel, load_face_model, render_faces
 from ..images import from_uint8, paste, to_uint8
+from .appearance import Appearance, apply_appearance, draw_appearance
 from .backgrounds import random_background
 from .masks import (
     MASK_TYPES,
@@ -40,7 +41,7 @@ TEST_IDENTITY_OFFSET = 1_000_000  # test identities are numbered (and drawn) apa
 CHUNK_SIZE = 16
 # Part of the cache folder's name: bump it whenever a change alters generated samples, so that
 # an old cache is never mistaken for the new data.
-DATA_VERSION = 1
+DATA_VERSION = 2  # 2: the appearance layer (skin detail, stubble, sheen)
 # Uniform pose ranges (radians): yaw, pitch, roll; translation std in model units.
 POSE_RANGE = (math.radians(30), math.radians(15), math.radians(10))
 TRANSLATION_STD = (0.05, 0.05, 0.2)
@@ -75,19 +76,28 @@ def draw_coefficients(model: MorphableModel, seed: int, split: str, index: int) 
     return model.layout.join(parts)
 
 
+def appearance_of(seed: int, identity: int, image_size: int) -> Appearance:
+    """The skin detail and sheen of `identity`: the same in every sample of that person."""
+    return draw_appearance(generator_for(seed, "appearance", identity), image_size)
+
+
 @torch.no_grad()
 def render_masked_faces(model: MorphableModel, coeffs: torch.Tensor,
                         styles: list[MaskStyle | None], backgrounds: torch.Tensor,
-                        image_size: int) -> dict[str, torch.Tensor]:
+                        image_size: int, appearances: list[Appearance] | None = None,
+                        ) -> dict[str, torch.Tensor]:
     """Render faces with and without their masks.
 
-    coeffs `(B, size)`; styles: one per face, None for no mask; backgrounds `(B, 3, H, W)`.
+    coeffs `(B, size)`; styles: one per face, None for no mask; backgrounds `(B, 3, H, W)`;
+    appearances: one per face (skin detail and sheen), None for the plain 3DMM render.
     Returns uint8 `clean` and `masked` `(B, H, W, 3)`, bool `occlusion` `(B, H, W)` (mask
     visible), float `landmarks` `(B, 68, 2)`. `masked` equals `clean` wherever `occlusion` is
     False, exactly: it is composited from the two renders.
     """
     face = render_faces(model, coeffs, image_size, background=backgrounds)
-    clean = to_uint8(face.image)
+    image = face.image if appearances is None else apply_appearance(face, model, coeffs,
+                                                                    appearances)
+    clean = to_uint8(image)
     masked = clean.copy()
     occlusion = torch.zeros(len(coeffs), image_size, image_size, dtype=torch.bool)
     worn = [i for i, style in enumerate(styles) if style is not None]
@@ -105,6 +115,8 @@ def generate_chunk(model: MorphableModel, seed: int, split: str, chunk: int,
     """Samples `chunk * CHUNK_SIZE ...` as arrays: the on-disk format of the cache."""
     indices = range(chunk * CHUNK_SIZE, (chunk + 1) * CHUNK_SIZE)
     coeffs = torch.stack([draw_coefficients(model, seed, split, i) for i in indices])
+    identities = [identity_of(split, i) for i in indices]
+    looks = {person: appearance_of(seed, person, image_size) for person in set(identities)}
     styles, backgrounds = [], []
     for i in indices:
         generator = generator_for(seed, split, "look", i)
@@ -112,12 +124,13 @@ def generate_chunk(model: MorphableModel, seed: int, split: str, chunk: int,
         styles.append(None if kind == "none" else sample_mask_style(kind, generator))
         backgrounds.append(random_background(image_size, generator))
     rendered = render_masked_faces(model, coeffs.to(model.dtype), styles,
-                                   torch.stack(backgrounds), image_size)
+                                   torch.stack(backgrounds), image_size,
+                                   [looks[person] for person in identities])
     return {
         "clean": rendered["clean"].numpy(), "masked": rendered["masked"].numpy(),
         "occlusion": rendered["occlusion"].numpy().astype(np.uint8),
         "coeffs": coeffs.float().numpy(), "landmarks": rendered["landmarks"].numpy(),
-        "identity": np.array([identity_of(split, i) for i in indices], dtype=np.int64),
+        "identity": np.array(identities, dtype=np.int64),
         "mask_type": np.array([MASK_KINDS.index(mask_kind_of(i)) for i in indices], np.int8),
     }
 

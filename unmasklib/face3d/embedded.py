@@ -479,6 +479,7 @@ def build_embedded_model() -> MorphableModel:
         texture_names=TEXTURE_NAMES + [f"texture_{k:02d}" for k in range(6, 80)],
         identity_names=IDENTITY_NAMES + [f"identity_{k:02d}" for k in range(10, 80)],
         regions={"mouth_interior": torch.from_numpy(mesh.interior_faces)},
+        vertex_regions={name: tensor(regions[name]) for name in ("skin", "lips", "brows")},
         one_sided_expressions=("jaw_open",),
         surface=SurfaceGrid(index=torch.from_numpy(mesh.grid), theta=tensor(mesh.theta),
                             height=tensor(mesh.positions[mesh.grid[:, 0], 1])),

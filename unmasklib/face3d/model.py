@@ -43,7 +43,8 @@ class MorphableModel:
     mean_shape `(V, 3)`; identity_basis `(K_id, V, 3)`; expression_basis `(K_exp, V, 3)`;
     mean_albedo `(V, 3)` in [0, 1]; texture_basis `(K_tex, V, 3)`; faces `(F, 3)` long,
     counter-clockwise seen from outside; landmark_index `(68,)` long, iBUG-68 order.
-    `regions` maps a name (e.g. "mouth_interior") to the indices of its triangles.
+    `regions` maps a name (e.g. "mouth_interior") to the indices of its triangles;
+    `vertex_regions` a name (e.g. "skin") to a soft per-vertex mask `(V,)` in [0, 1].
     `surface` is the (theta, y) grid of the embedded model (None for a Basel model).
     """
 
@@ -60,6 +61,7 @@ class MorphableModel:
     texture_names: list[str]
     identity_names: list[str]
     regions: dict[str, torch.Tensor] = field(default_factory=dict)
+    vertex_regions: dict[str, torch.Tensor] = field(default_factory=dict)
     # Expression components that only make sense one way (a jaw opens, it does not "un-open").
     one_sided_expressions: tuple[str, ...] = ()
     surface: SurfaceGrid | None = None
@@ -89,6 +91,7 @@ class MorphableModel:
             texture_basis=move(self.texture_basis), faces=move(self.faces),
             landmark_index=move(self.landmark_index),
             regions={k: move(v) for k, v in self.regions.items()},
+            vertex_regions={k: move(v) for k, v in self.vertex_regions.items()},
             surface=None if self.surface is None else SurfaceGrid(
                 move(self.surface.index), move(self.surface.theta), move(self.surface.height)),
         )

@@ -1,0 +1,84 @@
+"""What the 3D face model alone explains: the oracle render and the gap it leaves.
+
+The oracle render is the plain 3DMM render (`face3d.render_faces`) of a sample's exact
+coefficients: what a perfect N3D would hand the inpainting generator. The synthetic faces
+carry an appearance layer the coefficients do not describe (pores, freckles, stubble, sheen,
+folds), so the oracle render differs from the clean image even inside the face: that
+difference is the gap the generator must close with what it sees around the mask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from tqdm.auto import tqdm
+
+from .face3d import MorphableModel, RenderOutput, load_face_model, render_faces
+from .images import quantize
+from .metrics import mean_std, psnr, ssim
+
+
+@torch.no_grad()
+def oracle_render(model: MorphableModel, coeffs: torch.Tensor, image_size: int) -> RenderOutput:
+    """The plain 3DMM render of exact coefficients `(B, size)`, on a black background."""
+    return render_faces(model, coeffs, image_size)
+
+
+@dataclass
+class OracleGap:
+    """Per-sample quality of the oracle render against the clean image, `(N,)` each.
+
+    face_*: inside the face region (pixels the mesh covers); occluded_*: inside the part of
+    the face the mask hides (NaN for samples without a mask). PSNR in dB, SSIM in [-1, 1].
+    """
+
+    mask_type: list[str]
+    face_psnr: torch.Tensor
+    face_ssim: torch.Tensor
+    occluded_psnr: torch.Tensor
+    occluded_ssim: torch.Tensor
+
+    def table(self) -> list[dict]:
+        """One row per mask type and one for all samples: mean, std and count of each metric."""
+        kinds = sorted(set(self.mask_type))
+        rows = []
+        for kind in [*kinds, "all"]:
+            chosen = torch.tensor([kind in ("all", t) for t in self.mask_type])
+            row: dict = {"mask_type": kind}
+            for name in ("face_psnr", "face_ssim", "occluded_psnr", "occluded_ssim"):
+                mean, std, count = mean_std(getattr(self, name)[chosen])
+                row[name], row[f"{name}_std"], row[f"{name}_n"] = mean, std, count
+            rows.append(row)
+        return rows
+
+
+def oracle_gap(dataset: Sequence[dict], model: MorphableModel | None = None,
+               batch_size: int = 32, progress: bool = True) -> OracleGap:
+    """Compare the oracle render of every sample of `dataset` with its clean image.
+
+    Both are compared as stored images (8-bit levels), so a data set without an appearance
+    layer gives infinite PSNR. Use the test split: these are the faces results are judged on.
+    """
+    model = model if model is not None else load_face_model()
+    metrics: dict[str, list[torch.Tensor]] = {name: [] for name in (
+        "face_psnr", "face_ssim", "occluded_psnr", "occluded_ssim")}
+    kinds: list[str] = []
+    starts = range(0, len(dataset), batch_size)
+    for start in tqdm(starts, desc="oracle render gap", unit="batch", disable=not progress):
+        items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+        clean = torch.stack([item["clean"] for item in items])
+        coeffs = torch.stack([item["coeffs"] for item in items])
+        occlusion = torch.stack([item["occlusion"] for item in items])
+        out = oracle_render(model, coeffs, clean.shape[-1])
+        render = quantize(out.image.float())
+        face = out.face_mask.float()
+        hidden = face * occlusion
+        metrics["face_psnr"].append(psnr(render, clean, face))
+        metrics["face_ssim"].append(ssim(render, clean, face))
+        metrics["occluded_psnr"].append(psnr(render, clean, hidden))
+        metrics["occluded_ssim"].append(ssim(render, clean, hidden))
+        kinds += [item["mask_type"] for item in items]
+    return OracleGap(kinds, **{name: torch.cat(values).float()
+                               for name, values in metrics.items()})

@@ -1,0 +1,103 @@
+"""Image quality metrics, over whole images or inside a region (e.g. the occlusion).
+
+Images are `(B, 3, H, W)` in [-1, 1], so the peak-to-peak range is 2; regions are
+`(B, 1, H, W)` in {0, 1}. Every function returns one value per image `(B,)`; an image whose
+region is empty gets NaN, so that averages can skip it explicitly.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+DATA_RANGE = 2.0  # [-1, 1]
+# SSIM as Wang et al. (2004): an 11x11 Gaussian window of sigma 1.5, K1 = 0.01, K2 = 0.03.
+SSIM_SIGMA, SSIM_RADIUS = 1.5, 5
+SSIM_K1, SSIM_K2 = 0.01, 0.03
+
+
+def _check_pair(a: torch.Tensor, b: torch.Tensor, region: torch.Tensor | None) -> None:
+    if a.shape != b.shape or a.dim() != 4:
+        raise ValueError(f"expected two (B, C, H, W) images of one shape, got "
+                         f"{tuple(a.shape)} and {tuple(b.shape)}")
+    if region is not None and (region.dim() != 4 or region.shape[1] != 1
+                               or region.shape[2:] != a.shape[2:]):
+        raise ValueError(f"region must be (B, 1, {a.shape[2]}, {a.shape[3]}), "
+                         f"got {tuple(region.shape)}")
+
+
+def _region_mean(values: torch.Tensor, region: torch.Tensor | None) -> torch.Tensor:
+    """Mean of `(B, C, H, W)` values per image, over all pixels or over `region`."""
+    if region is None:
+        return values.flatten(1).mean(1)
+    weight = region.to(values).expand_as(values)
+    total = weight.flatten(1).sum(1)
+    mean = (values * weight).flatten(1).sum(1) / total
+    return torch.where(total > 0, mean, torch.nan)
+
+
+def l1(a: torch.Tensor, b: torch.Tensor, region: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean absolute difference `(B,)`, in the images' units."""
+    _check_pair(a, b, region)
+    return _region_mean((a.double() - b.double()).abs(), region)
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor, region: torch.Tensor | None = None) -> torch.Tensor:
+    """Peak signal-to-noise ratio in dB `(B,)`: 10 log10(range^2 / MSE); inf for equal images."""
+    _check_pair(a, b, region)
+    mse = _region_mean((a.double() - b.double()) ** 2, region)
+    return 10 * torch.log10(DATA_RANGE ** 2 / mse)
+
+
+def _gaussian_window(dtype: torch.dtype) -> torch.Tensor:
+    taps = torch.exp(-0.5 * (torch.arange(-SSIM_RADIUS, SSIM_RADIUS + 1, dtype=dtype)
+                             / SSIM_SIGMA) ** 2)
+    return taps / taps.sum()
+
+
+def _local_mean(x: torch.Tensor) -> torch.Tensor:
+    """Gaussian-weighted local mean of `(B, C, H, W)`, same size (mirrored edges)."""
+    taps = _gaussian_window(x.dtype)
+    channels, r = x.shape[1], SSIM_RADIUS
+    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"),
+                 taps.view(1, 1, 1, -1).repeat(channels, 1, 1, 1), groups=channels)
+    return F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"),
+                    taps.view(1, 1, -1, 1).repeat(channels, 1, 1, 1), groups=channels)
+
+
+def ssim_map(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-pixel, per-channel SSIM `(B, C, H, W)` of two images in [-1, 1]."""
+    a, b = a.double(), b.double()
+    mu_a, mu_b = _local_mean(a), _local_mean(b)
+    var_a = _local_mean(a * a) - mu_a ** 2
+    var_b = _local_mean(b * b) - mu_b ** 2
+    cov = _local_mean(a * b) - mu_a * mu_b
+    c1, c2 = (SSIM_K1 * DATA_RANGE) ** 2, (SSIM_K2 * DATA_RANGE) ** 2
+    return ((2 * mu_a * mu_b + c1) * (2 * cov + c2)
+            / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2)))
+
+
+def ssim(a: torch.Tensor, b: torch.Tensor, region: torch.Tensor | None = None) -> torch.Tensor:
+    """Structural similarity `(B,)` in [-1, 1], averaged over channels and pixels.
+
+    Over the whole image, pixels within the window's radius of the border are left out (as
+    scikit-image does, so the mirrored edges never count); over a region, every region pixel
+    counts.
+    """
+    _check_pair(a, b, region)
+    values = ssim_map(a, b)
+    if region is None:
+        r = SSIM_RADIUS
+        return values[..., r:-r, r:-r].flatten(1).mean(1)
+    return _region_mean(values, region)
+
+
+def mean_std(values: torch.Tensor) -> tuple[float, float, int]:
+    """(mean, standard deviation, count) of the finite entries of `values`."""
+    finite = values[torch.isfinite(values)].double()
+    if len(finite) == 0:
+        return math.nan, math.nan, 0
+    std = float(finite.std()) if len(finite) > 1 else 0.0
+    return float(finite.mean()), std, len(finite)
