@@ -45,6 +45,10 @@ def test_same_identity_same_maps_different_identities_differ():
     other = appearance_of(0, 8, SIZE)
     assert (first.maps - other.maps).abs().mean() > 1e-3
     assert not torch.equal(appearance_of(1, 7, SIZE).maps, first.maps)  # another seed
+    traits = [appearance_of(0, k, SIZE).traits for k in range(60)]
+    for trait, share in (("freckles", 0.3), ("moles", 0.35), ("stubble", 0.35),
+                         ("wrinkles", 0.3)):
+        assert abs(sum(trait in t for t in traits) / 60 - share) < 0.2, trait  # some, not all
 
 
 def test_samples_of_one_identity_share_their_look(model):

@@ -2,7 +2,8 @@
 
     python -m unmasklib.gallery [--profile cpu] [--count 16] [--seed 0]
 
-Writes `runs/<profile>/gallery.png`: different identities, expressions, poses and lighting.
+Writes `runs/<profile>/gallery.png`: different identities, expressions, poses and lighting,
+with the skin detail, stubble and sheen the synthetic data adds over the plain 3DMM render.
 """
 
 from __future__ import annotations
@@ -14,19 +15,28 @@ import torch
 
 from . import face3d
 from .config import get_profile, run_dir
+from .data.appearance import apply_appearance
+from .data.synthetic import appearance_of
 from .images import image_grid, save_image
 
 GALLERY_SIZE = 256  # the gallery is for people to look at: full resolution in every profile
 
 
-def render_gallery(count: int = 16, seed: int = 0,
-                   image_size: int = GALLERY_SIZE) -> torch.Tensor:
-    """`count` random faces `(count, 3, image_size, image_size)` in [-1, 1], grey background."""
+def render_gallery(count: int = 16, seed: int = 0, image_size: int = GALLERY_SIZE,
+                   detail: bool = True) -> torch.Tensor:
+    """`count` random faces `(count, 3, image_size, image_size)` in [-1, 1], grey background.
+
+    detail: add the appearance layer of the synthetic data (identity k's), else plain 3DMM.
+    """
     model = face3d.load_face_model()
     coeffs = model.sample_coeffs(count, generator=torch.Generator().manual_seed(seed))
     background = torch.full((1, 3, image_size, image_size), -0.6)
     with torch.no_grad():
-        return face3d.render_faces(model, coeffs, image_size, background=background).image
+        out = face3d.render_faces(model, coeffs, image_size, background=background)
+        if not detail:
+            return out.image
+        looks = [appearance_of(seed, k, image_size) for k in range(count)]
+        return apply_appearance(out, model, coeffs, looks)
 
 
 def main(argv: list[str] | None = None) -> Path:

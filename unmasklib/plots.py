@@ -87,6 +87,30 @@ def bar_counts(counts: dict[str, int], title: str) -> Figure:
     return figure
 
 
+def oracle_gap_figure(rows: Sequence[dict]) -> Figure:
+    """PSNR and SSIM of the oracle render against the clean image, per mask type: bars of
+    the mean with the standard deviation, inside the face and inside its hidden part.
+
+    rows: `baselines.OracleGap.table()`.
+    """
+    figure, axes = plt.subplots(1, 2, figsize=(9, 3))
+    names = [row["mask_type"] for row in rows]
+    x = np.arange(len(rows))
+    for ax, metric, unit in zip(axes, ("psnr", "ssim"), ("dB", ""), strict=True):
+        for shift, region, colour in ((-0.2, "face", "#4c72b0"), (0.2, "occluded", "#dd8452")):
+            means = [row[f"{region}_{metric}"] for row in rows]
+            stds = [row[f"{region}_{metric}_std"] for row in rows]
+            ax.bar(x + shift, means, 0.4, yerr=stds, capsize=3, color=colour,
+                   label=f"inside the {'face' if region == 'face' else 'hidden face'}")
+        ax.set_xticks(x, names)
+        ax.set_title(f"oracle render vs clean: {metric.upper()}", fontsize=10)
+        ax.set_ylabel(unit)
+        ax.spines[["top", "right"]].set_visible(False)
+    axes[0].legend(fontsize=8, loc="lower right")
+    figure.tight_layout()
+    return figure
+
+
 def render_stages(out: RenderOutput, faces: torch.Tensor, index: int = 0) -> Figure:
     """The renderer's stages for image `index` of a `face3d.RenderOutput`: projected mesh,
     triangle ids, albedo, normals, SH shading and the final image."""

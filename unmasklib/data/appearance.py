@@ -52,12 +52,15 @@ class Appearance:
 
     maps `(5, H, W)`: log albedo factor (3 channels, added to log albedo), fold profile
     in [0, 1] (scaled per sample by `fold_strength`), specular strength >= 0.
-    shininess: Blinn-Phong exponent; fold_depth: the fold strength of a neutral face.
+    shininess: Blinn-Phong exponent; fold_depth: the fold strength of a neutral face;
+    traits: the optional features this identity has ("freckles", "moles", "stubble",
+    "wrinkles"), for figures and for choosing examples.
     """
 
     maps: torch.Tensor
     shininess: float
     fold_depth: float
+    traits: tuple[str, ...] = ()
 
 
 def _uniform(generator: torch.Generator, lo: float, hi: float) -> float:
@@ -161,7 +164,9 @@ def draw_appearance(generator: torch.Generator, image_size: int) -> Appearance:
     pores = torch.randn(shape, generator=generator).sub(1.2).clamp(min=0)
     log_albedo = log_albedo - _uniform(generator, 0.06, 0.15) * pores[None]
 
+    traits = []
     if _chance(generator, 0.3):  # freckles over the cheeks and the nose
+        traits.append("freckles")
         count = int(_uniform(generator, 40, 160))
         side = torch.where(torch.rand(count, generator=generator) < 0.5, -1.0, 1.0)
         fu = side * (0.25 + 0.15 * torch.randn(count, generator=generator)).abs()
@@ -170,6 +175,7 @@ def draw_appearance(generator: torch.Generator, image_size: int) -> Appearance:
         freckles = _spots(fu, fv, strength, shape, radius=0.007).clamp(max=1)
         log_albedo = log_albedo + freckles[None] * _log_colour(FRECKLE)
     if _chance(generator, 0.35):  # a few moles anywhere on the face
+        traits.append("moles")
         count = int(_uniform(generator, 1, 4))
         mu = (torch.rand(count, generator=generator) * 2 - 1) * 0.7
         mv = -1.0 + 1.8 * torch.rand(count, generator=generator)
@@ -177,6 +183,7 @@ def draw_appearance(generator: torch.Generator, image_size: int) -> Appearance:
         log_albedo = log_albedo + moles[None] * _log_colour(MOLE)
 
     if _chance(generator, 0.35):  # stubble: dark hair stumps and a blue-grey shadow
+        traits.append("stubble")
         density = _uniform(generator, 0.3, 1.0)
         lower_face = (torch.sigmoid((-0.33 - v) / 0.03) * torch.sigmoid((0.8 - au) / 0.04)
                       + torch.sigmoid((au - 0.55) / 0.04) * torch.sigmoid((0.85 - au) / 0.03)
@@ -191,6 +198,7 @@ def draw_appearance(generator: torch.Generator, image_size: int) -> Appearance:
         sheen_damping = torch.ones(shape)
 
     if _chance(generator, 0.3):  # forehead lines and crow's feet
+        traits.append("wrinkles")
         depth = _uniform(generator, 0.5, 1.0)
         lines = int(_uniform(generator, 2, 5))
         phase = _uniform(generator, 0, 2 * math.pi)
@@ -209,7 +217,7 @@ def draw_appearance(generator: torch.Generator, image_size: int) -> Appearance:
         1 - 0.5 * pores.clamp(max=1))
     maps = torch.cat([log_albedo, _fold_profile(shape)[None], sheen[None]])
     return Appearance(maps=maps, shininess=_uniform(generator, 8, 30),
-                      fold_depth=_uniform(generator, 0.1, 0.5))
+                      fold_depth=_uniform(generator, 0.1, 0.5), traits=tuple(traits))
 
 
 def surface_coordinates(model: MorphableModel) -> torch.Tensor:
