@@ -66,3 +66,21 @@ def test_shape_errors_are_clear():
 def test_mean_std_skips_nan():
     mean, std, count = metrics.mean_std(torch.tensor([1.0, float("nan"), 3.0]))
     assert (mean, count) == (2.0, 2) and std == pytest.approx(np.std([1, 3], ddof=1))
+
+
+def test_occlusion_iou_by_counting():
+    predicted = torch.zeros(3, 1, 6, 6)
+    target = torch.zeros(3, 1, 6, 6)
+    predicted[0, 0, :3, :4] = 1  # 12 pixels
+    target[0, 0, 1:4, 2:6] = 1  # 12 pixels, 4 shared (rows 1-2, columns 2-3)
+    predicted[1, 0, 2, 2] = 1  # a pixel found where there is nothing
+    assert metrics.occlusion_iou(predicted, target).tolist() == [4 / 20, 0.0, 1.0]
+
+
+def test_landmark_nme_by_hand():
+    target = torch.zeros(1, 68, 2)
+    target[0, :, 0] = torch.arange(68.0)
+    target[0, 36], target[0, 45] = torch.tensor([10.0, 20.0]), torch.tensor([50.0, 20.0])
+    predicted = target.clone()
+    predicted[0, 5] += torch.tensor([3.0, 4.0])  # one point 5 px off
+    assert metrics.landmark_nme(predicted, target).item() == pytest.approx(5 / 68 / 40)

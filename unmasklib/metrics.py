@@ -101,3 +101,30 @@ def mean_std(values: torch.Tensor) -> tuple[float, float, int]:
         return math.nan, math.nan, 0
     std = float(finite.std()) if len(finite) > 1 else 0.0
     return float(finite.mean()), std, len(finite)
+
+
+def occlusion_iou(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Intersection over union `(B,)` of binary maps `(B, 1, H, W)` (anything > 0.5 is in);
+    1 when both are empty (nothing to find, and nothing found)."""
+    if predicted.shape != target.shape:
+        raise ValueError(f"maps differ in shape: {tuple(predicted.shape)} and "
+                         f"{tuple(target.shape)}")
+    a, b = (predicted > 0.5).flatten(1), (target > 0.5).flatten(1)
+    union = (a | b).sum(1)
+    iou = (a & b).sum(1).double() / union.clamp(min=1)
+    return torch.where(union > 0, iou, 1.0)
+
+
+# Outer eye corners in iBUG-68 order: the inter-ocular distance of 300-W's NME.
+OUTER_EYE_CORNERS = (36, 45)
+
+
+def landmark_nme(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Normalised mean error `(B,)`: mean landmark distance over the inter-ocular distance
+    (outer eye corners), for landmarks `(B, 68, 2)` in pixels."""
+    if predicted.shape != target.shape or predicted.shape[-2:] != (68, 2):
+        raise ValueError(f"expected two (B, 68, 2) landmark sets, got {tuple(predicted.shape)} "
+                         f"and {tuple(target.shape)}")
+    left, right = OUTER_EYE_CORNERS
+    interocular = (target[:, left] - target[:, right]).double().norm(dim=-1)
+    return (predicted - target).double().norm(dim=-1).mean(1) / interocular

@@ -1,0 +1,136 @@
+"""Seconds per phase-1 training step, and the occlusion head's FLOPs against the backbone's.
+
+    python benchmarks/bench_phase1.py [--configs paper cpu] [--precisions fp32 bf16]
+                                      [--repeats 3] [--threads 2]
+
+One step is everything training does: N3D forward, `face3d.render_faces` of the predicted
+coefficients, every loss term of L_3D (the identity term through the project's identity
+encoder, built as its profile builds it, with random weights: only its cost matters here),
+backward, Adam update. Batch 8 of synthetic samples (generated in memory first).
+Configurations: `paper` (ResNet-50, 256 px; target <= 1.7 s on 2 CPU cores) and `cpu`
+(ResNet-18, 128 px). Networks hold channels-last weights; precision `bf16` runs them under
+CPU autocast (bfloat16); the renderer and the losses stay in float32 either way.
+The median of `--repeats` timed steps follows one warm-up step. Other work on the machine
+slows every figure: check `uptime` first, or run it twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from unmasklib import face3d
+from unmasklib.config import get_profile
+from unmasklib.data import SyntheticMaskedFaces
+from unmasklib.models.identity import IdentityEncoder, identity_similarity
+from unmasklib.models.n3d import N3D, phase1_terms
+from unmasklib.training import adam, collate, descend
+
+TARGET_SECONDS = {"paper": 1.7}
+CONFIGS = {"paper": {"backbone": "resnet50", "image_size": 256},
+           "cpu": {"backbone": "resnet18", "image_size": 128}}
+BATCH = 8
+SEED_HEAD_IN, SEED_HEAD_OUT = 1792, 512  # the seed's 3x3 occlusion conv, run at 1/4 resolution
+
+
+def median_seconds(step: Callable[[], None], repeats: int) -> float:
+    step()  # warm-up: allocator, oneDNN kernels
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def conv_flops(n3d: N3D) -> dict[str, float]:
+    """Forward FLOPs of one image (convolutions and matrix products) per part of N3D."""
+    size = n3d.image_size
+    with FlopCounterMode(display=False) as counter:
+        n3d(torch.zeros(1, 3, size, size))
+    counts = {name: sum(ops.values()) for name, ops in counter.get_flop_counts().items()}
+    heads = {"occlusion head": counts["N3D.occlusion_head"],
+             "gate + coefficient head": counts["N3D.gate"] + counts["N3D.coeff_head"]}
+    # The stages sit in a ModuleList, which is never called itself: the backbone is the rest.
+    return {"backbone": counts["N3D"] - sum(heads.values()), **heads}
+
+
+def identity_encoder(config: str) -> nn.Module:
+    profile = get_profile(config)
+    encoder = IdentityEncoder(profile.identity_backbone, profile.identity_width,
+                              profile.identity_image_size)
+    return encoder.requires_grad_(False).eval()
+
+
+def phase1_step(config: str, precision: str) -> Callable[[], None]:
+    """One full phase-1 training step of `config` at `precision`, ready to call repeatedly."""
+    size = CONFIGS[config]["image_size"]
+    face_model = face3d.load_face_model()
+    data = SyntheticMaskedFaces("train", size=BATCH, image_size=size, seed=0,
+                                model=face_model, progress=False)
+    batch = collate([data[i] for i in range(BATCH)])
+    torch.manual_seed(0)
+    n3d = N3D(**CONFIGS[config], layout=face_model.layout)
+    encoder = identity_encoder(config)
+    # Channels-last suits oneDNN's convolutions: about 15 % faster paper steps in float32 on
+    # the 2-core machine, and bfloat16 needs it to be fast at all.
+    n3d, encoder = (m.to(memory_format=torch.channels_last) for m in (n3d, encoder))
+    optimizer = adam(n3d.parameters())
+    similarity = functools.partial(identity_similarity, encoder)
+    autocast_dtype = torch.bfloat16 if precision == "bf16" else None
+
+    def step() -> None:
+        terms = phase1_terms(n3d, face_model, batch, similarity, autocast_dtype=autocast_dtype)
+        descend([optimizer], terms["total"])
+
+    return step
+
+
+def load_note() -> str:
+    load = os.getloadavg()[0]
+    busy = " (other work may share the cores: figures would be slower than they should be)"
+    return f"1-minute load average before: {load:.2f}" + (busy if load > 0.5 else "")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", nargs="+", choices=sorted(CONFIGS), default=["paper", "cpu"])
+    parser.add_argument("--precisions", nargs="+", choices=["fp32", "bf16"],
+                        default=["fp32", "bf16"])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"threads: {torch.get_num_threads()}, batch {BATCH}; {load_note()}")
+
+    for config in args.configs:
+        settings = CONFIGS[config]
+        size = settings["image_size"]
+        flops = conv_flops(N3D(**settings))
+        seed_head = 2 * (size // 4) ** 2 * SEED_HEAD_IN * SEED_HEAD_OUT * 9
+        backbone = flops.pop("backbone")
+        print(f"\n[{config}] {settings['backbone']}, {size}x{size}: forward GFLOPs per image")
+        print(f"  {'backbone':36s} {backbone / 1e9:7.3f}")
+        for part, value in flops.items():
+            print(f"  {part:36s} {value / 1e9:7.3f}  ({value / backbone:.1%} of the backbone)")
+        print(f"  {'the seed head (3x3 conv, 1792->512)':36s} {seed_head / 1e9:7.3f}  "
+              f"({seed_head / backbone:.1f}x the backbone; from its shape)")
+        for precision in args.precisions:
+            seconds = median_seconds(phase1_step(config, precision), args.repeats)
+            line = f"  phase-1 step, {precision}: {seconds:6.2f} s"
+            if config in TARGET_SECONDS:
+                target = TARGET_SECONDS[config]
+                line += f"   ratio to the {target} s target: {seconds / target:.2f}"
+            print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()

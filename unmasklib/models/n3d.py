@@ -1,0 +1,216 @@
+"""N3D: the multi-task network of phase 1. One ResNet backbone, two heads:
+
+    occlusion head    FPN-lite over the four stages -> occlusion logits at input resolution
+    coefficient head  gated convolution over the last stage -> 3DMM coefficients
+
+The seed's occlusion head runs a 3x3 convolution from all stages concatenated (1,792 channels)
+to 512 channels at 1/4 resolution: 6.3 times the FLOPs of the whole ResNet-50 at 256 px,
+over half of its training step. Here each stage is projected to `head_width` channels by a 1x1
+convolution and merged top-down (a feature pyramid, Lin et al. 2017); one 3x3 convolution
+adds context at 1/8 resolution, one more sharpens the boundary with the finest stage (1/4),
+and the logits are upsampled bilinearly. A mask is a large smooth blob, so a quarter-
+resolution map with interpolated logits places its edge to a fraction of a pixel. At 256 px
+this head costs 4.5 % of the ResNet-50's FLOPs (`benchmarks/bench_phase1.py` counts both).
+
+The coefficient head gates the last stage's features (Yu et al. 2019, gated convolution):
+`relu(conv_f(x)) * sigmoid(conv_g(x))`, so positions on the mask can be switched off before
+the features are pooled. It pools to a 4x4 grid rather than to one vector, so the linear
+layer still knows where on the image a feature was (the pose's translation needs that).
+Its final layer starts at zero: the first prediction is the zero vector, which in the
+embedded layout is the mean face with the default pose and light.
+
+`phase1_terms` is one training step's loss: the network (optionally under autocast), the
+render of its coefficients and every term of L_3D (`losses.phase1_loss`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..face3d import EMBEDDED_LAYOUT, CoeffLayout, MorphableModel, render_faces
+from ..losses import phase1_loss
+from .identity import IMAGENET_MEAN, IMAGENET_STD, small_resnet, torchvision_resnet
+
+BACKBONES = ("small", "resnet18", "resnet50")
+POOLED_SIZE = 4       # the coefficient head's grid: coarse position survives the pooling
+MAX_GATE_CHANNELS = 512
+MAX_HEAD_WIDTH = 64
+
+
+class N3DOutput(NamedTuple):
+    """occlusion_logits `(B, 1, H, W)`: logits of "the mask covers this pixel" (sigmoid gives
+    a probability); coeffs `(B, layout.size)`: 3DMM coefficients."""
+
+    occlusion_logits: torch.Tensor
+    coeffs: torch.Tensor
+
+
+def conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+                         nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
+
+
+def upsample_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """`x` resized (bilinear) to the spatial size of `like`; sizes need not be powers of 2."""
+    return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def last_conv_channels(stage: nn.Module) -> int:
+    """Output channels of a ResNet stage: those of the last convolution of its last block."""
+    return [m for m in stage[-1].modules() if isinstance(m, nn.Conv2d)][-1].out_channels
+
+
+class OcclusionHead(nn.Module):
+    """FPN-lite: stage features, finest first, -> logits `(B, 1, H, W)` at `size`.
+
+    Stages are projected to `width` channels (1x1) and summed top-down; a 3x3 block at the
+    second-finest level adds context, a 3x3 block at the finest level (after adding its
+    projection) sharpens the boundary, a 1x1 convolution gives logits.
+    """
+
+    def __init__(self, in_channels: Sequence[int], width: int) -> None:
+        super().__init__()
+        self.lateral = nn.ModuleList(nn.Conv2d(c, width, 1) for c in in_channels)
+        self.context = conv_bn_relu(width, width)
+        self.boundary = conv_bn_relu(width, width // 2)
+        self.logits = nn.Conv2d(width // 2, 1, 1)
+
+    def forward(self, features: Sequence[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+        levels = [lateral(f) for lateral, f in zip(self.lateral, features, strict=True)]
+        top = levels[-1]
+        for level in reversed(levels[1:-1]):
+            top = level + upsample_to(top, level)
+        top = self.context(top)
+        top = self.boundary(levels[0] + upsample_to(top, levels[0]))
+        return F.interpolate(self.logits(top), size=size, mode="bilinear", align_corners=False)
+
+
+class GatedConv2d(nn.Module):
+    """1x1 gated convolution: `(B, C_in, h, w)` -> `relu(conv_f(x)) * sigmoid(conv_g(x))`
+    `(B, C_out, h, w)`. A very negative gate bias closes the gate: the output becomes zero."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.feature = nn.Conv2d(in_channels, out_channels, 1)
+        self.gate = nn.Conv2d(in_channels, out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.feature(x)) * torch.sigmoid(self.gate(x))
+
+
+def build_backbone(backbone: str, width: int,
+                   weights_path: str | Path | None) -> tuple[nn.Sequential, nn.ModuleList]:
+    """The stem and the four stages of `backbone`.
+
+    "resnet18" / "resnet50": torchvision's, random or ImageNet weights from the local file
+    `weights_path` (stages at 1/4 .. 1/32 of the input). "small": a ResNet-18 layout with
+    channels `width * (1, 2, 4, 8)` and a lighter stem (stages at 1/2 .. 1/16), for 64 px.
+    """
+    if backbone not in BACKBONES:
+        raise ValueError(f"backbone must be one of {BACKBONES}, got {backbone!r}")
+    if backbone == "small":
+        if weights_path is not None:
+            raise ValueError("ImageNet weights fit the torchvision backbones only, not 'small'")
+        body, _ = small_resnet(width)
+    else:
+        body, _ = torchvision_resnet(backbone, weights_path)
+    return nn.Sequential(*body[:-4]), nn.ModuleList(body[-4:])
+
+
+class N3D(nn.Module):
+    """Masked face -> occlusion logits and 3DMM coefficients.
+
+    forward: `(B, 3, image_size, image_size)` in [-1, 1] -> `N3DOutput(occlusion_logits
+    (B, 1, image_size, image_size), coeffs (B, layout.size))`.
+    backbone: "resnet50" (the paper's), "resnet18", or "small" (channels `width` ..
+    `8 * width`); `weights_path` names a local torchvision ImageNet state dict for the
+    torchvision backbones (nothing is downloaded; None: random weights).
+    head_width: channels of the occlusion head's pyramid; None: 64, or fewer when the finest
+    stage has fewer (a pyramid wider than the stage it refines buys nothing; it would make
+    the head of a "small" backbone cost more than the backbone).
+    """
+
+    def __init__(self, backbone: str = "resnet18", image_size: int = 128,
+                 layout: CoeffLayout = EMBEDDED_LAYOUT, weights_path: str | Path | None = None,
+                 width: int = 32, head_width: int | None = None) -> None:
+        super().__init__()
+        if image_size < 32:
+            raise ValueError(f"image_size must be at least 32 pixels, got {image_size}")
+        self.image_size, self.layout = image_size, layout
+        self.stem, self.stages = build_backbone(backbone, width, weights_path)
+        channels = [last_conv_channels(stage) for stage in self.stages]
+        head_width = head_width or min(MAX_HEAD_WIDTH, channels[0])
+        self.config = {"backbone": backbone, "image_size": image_size, "width": width,
+                       "head_width": head_width, "num_coeffs": layout.size}
+        self.occlusion_head = OcclusionHead(channels, head_width)
+        gate_channels = min(channels[-1], MAX_GATE_CHANNELS)
+        self.gate = GatedConv2d(channels[-1], gate_channels)
+        self.pool = nn.AdaptiveAvgPool2d(POOLED_SIZE)
+        self.coeff_head = nn.Linear(gate_channels * POOLED_SIZE ** 2, layout.size)
+        nn.init.zeros_(self.coeff_head.weight)
+        nn.init.zeros_(self.coeff_head.bias)
+        # ImageNet statistics: the torchvision backbones may carry ImageNet weights.
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1),
+                             persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1),
+                             persistent=False)
+
+    def forward(self, images: torch.Tensor) -> N3DOutput:
+        size = (self.image_size, self.image_size)
+        if images.dim() != 4 or images.shape[1] != 3 or tuple(images.shape[-2:]) != size:
+            raise ValueError(f"N3D input must be (B, 3, {size[0]}, {size[1]}) in [-1, 1], "
+                             f"got {tuple(images.shape)}")
+        x = self.stem(((images + 1) / 2 - self.mean) / self.std)
+        features = []
+        for stage in self.stages:
+            x = stage(x)
+            features.append(x)
+        logits = self.occlusion_head(features, size)
+        pooled = self.pool(self.gate(features[-1])).flatten(1)
+        # Coefficients drive the renderer: under bfloat16 autocast, 8 bits of mantissa would
+        # round them to steps of 1/128 near 1, so this small layer always runs in float32.
+        with torch.autocast(images.device.type, enabled=False):
+            coeffs = self.coeff_head(pooled.float())
+        return N3DOutput(logits, coeffs)
+
+
+def _autocast(device_type: str, dtype: torch.dtype | None) -> torch.autocast:
+    return torch.autocast(device_type, dtype=dtype, enabled=dtype is not None)
+
+
+def phase1_terms(n3d: N3D, face_model: MorphableModel, batch: Mapping[str, torch.Tensor],
+                 similarity: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                 lambda_id: float = 0.1, lambda_lm: float = 0.001,
+                 autocast_dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+    """The loss terms of one phase-1 step (`losses.phase1_loss`: "bce", "coef", "photo",
+    "id", "lm", "total"): N3D on `batch["masked"]`, `face3d.render_faces` of its coefficients
+    at the batch's image size, every term against the batch (keys as `phase1_loss` reads).
+
+    similarity(a, b) -> `(B,)`: the identity cosine, e.g.
+    `functools.partial(identity_similarity, encoder)` with a frozen encoder in eval mode.
+    autocast_dtype: None for float32; e.g. `torch.bfloat16` runs N3D and the identity
+    encoder under autocast on the batch's device (with channels-last weights, phase-1 steps
+    1.8x faster than float32 on a CPU with AMX, see `benchmarks/bench_phase1.py`). The
+    renderer and the losses always run in float32: screen coordinates and coefficients need
+    its precision.
+    """
+    if n3d.layout != face_model.layout:
+        raise ValueError(f"N3D predicts {n3d.layout.describe()}, the face model needs "
+                         f"{face_model.layout.describe()}")
+    device_type = batch["masked"].device.type
+
+    def similarity_in_precision(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        with _autocast(device_type, autocast_dtype):
+            return similarity(a, b).float()
+
+    with _autocast(device_type, autocast_dtype):
+        logits, coeffs = n3d(batch["masked"])
+    render = render_faces(face_model, coeffs, batch["masked"].shape[-1])
+    return phase1_loss(logits.float(), coeffs, render, batch, face_model.layout,
+                       similarity_in_precision, lambda_id, lambda_lm)
