@@ -111,6 +111,98 @@ def oracle_gap_figure(rows: Sequence[dict]) -> Figure:
     return figure
 
 
+def angular_margin_figure(margin: float, scale: float) -> Figure:
+    """What ArcFace's additive angular margin does: the target class's logit is
+    `s cos(theta + m)` instead of `s cos(theta)`, so a face must sit `m` radians closer to its
+    identity's centre than a margin-free softmax would need before the loss lets go."""
+    theta = np.linspace(0, np.pi - margin, 200)
+    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+    left.plot(np.degrees(theta), scale * np.cos(theta), label="other classes: s cos θ")
+    left.plot(np.degrees(theta), scale * np.cos(theta + margin),
+              label=f"own class: s cos(θ + m), m = {margin}")
+    left.set_xlabel("angle θ between embedding and class centre (degrees)")
+    left.set_ylabel("logit")
+    left.legend(fontsize=8)
+    left.spines[["top", "right"]].set_visible(False)
+    # Two class centres on the unit circle: where each class wins, without and with the margin.
+    centres = np.radians([60.0, 120.0])
+    angles = np.linspace(0, np.pi, 400)
+    right.plot(np.cos(angles), np.sin(angles), color="0.8", lw=1)
+    for k, (centre, colour) in enumerate(zip(centres, ("#4c72b0", "#dd8452"), strict=True)):
+        right.plot([0, np.cos(centre)], [0, np.sin(centre)], color=colour, lw=2,
+                   label=f"class {k} centre")
+    boundary = centres.mean()
+    right.plot([0, np.cos(boundary)], [0, np.sin(boundary)], "k--", lw=1,
+               label="boundary without margin")
+    for edge in (boundary - margin / 2, boundary + margin / 2):
+        right.plot([0, np.cos(edge)], [0, np.sin(edge)], "k:", lw=1)
+    wedge = np.linspace(boundary - margin / 2, boundary + margin / 2, 50)
+    right.fill(np.r_[0, np.cos(wedge)], np.r_[0, np.sin(wedge)], color="0.85",
+               label="no class wins with the margin")
+    right.set_aspect("equal")
+    right.set_xlim(-1.1, 1.1)
+    right.set_ylim(0, 1.1)
+    right.axis("off")
+    right.legend(fontsize=7, loc="lower center", ncol=2, bbox_to_anchor=(0.5, -0.25))
+    figure.tight_layout()
+    return figure
+
+
+def embedding_projection(embeddings: np.ndarray, identities: np.ndarray, masked: np.ndarray,
+                         ) -> Figure:
+    """Embeddings `(N, D)` projected on their first two principal components, one colour per
+    identity; clean faces as dots, masked faces as crosses."""
+    centred = embeddings - embeddings.mean(0)
+    _, _, components = np.linalg.svd(centred, full_matrices=False)
+    points = centred @ components[:2].T
+    figure, ax = plt.subplots(figsize=(5, 4.2))
+    colours = plt.get_cmap("tab10")
+    for k, person in enumerate(np.unique(identities)):
+        for worn, marker in ((False, "o"), (True, "x")):
+            chosen = (identities == person) & (masked == worn)
+            ax.scatter(points[chosen, 0], points[chosen, 1], marker=marker, s=28,
+                       color=colours(k % 10), label=f"id {person}" if not worn else None)
+    ax.set_xlabel("principal component 1")
+    ax.set_ylabel("principal component 2")
+    ax.set_title("test identities (o clean, x masked)", fontsize=10)
+    ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
+    ax.spines[["top", "right"]].set_visible(False)
+    figure.tight_layout()
+    return figure
+
+
+def n3d_predictions(masked: torch.Tensor, occlusion: torch.Tensor, true_occlusion: torch.Tensor,
+                    render: RenderOutput, landmarks: torch.Tensor, cell: float = 1.8) -> Figure:
+    """What N3D sees and says, one column per face: the masked input; its occlusion map
+    (white) against the truth (red outline); its 3D face rendered over the input; its
+    landmarks (green) against the true ones (red).
+
+    masked `(N, 3, H, W)` in [-1, 1]; occlusion, true_occlusion `(N, 1, H, W)` in [0, 1];
+    render: `render_faces` of the predicted coefficients; landmarks `(N, 68, 2)` true, px.
+    """
+    count = len(masked)
+    figure, axes = plt.subplots(4, count, figsize=(cell * count, cell * 4), squeeze=False)
+    overlay = torch.where(render.face_mask > 0, 0.35 * masked + 0.65 * render.image, masked)
+    for c in range(count):
+        axes[0, c].imshow(to_uint8(masked[c]))
+        axes[1, c].imshow(occlusion[c, 0].numpy(), cmap="gray", vmin=0, vmax=1)
+        axes[1, c].contour(true_occlusion[c, 0].numpy(), levels=[0.5], colors="red",
+                           linewidths=0.8)
+        axes[2, c].imshow(to_uint8(overlay[c]))
+        axes[3, c].imshow(to_uint8(masked[c]))
+        for points, colour in ((landmarks[c], "#ff3333"), (render.landmarks[c], "#00ff66")):
+            points = points.detach().cpu().numpy()
+            axes[3, c].scatter(points[:, 0] - 0.5, points[:, 1] - 0.5, s=2, c=colour)
+        for ax in axes[:, c]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    titles = ["masked input", "occlusion (truth: red)", "predicted 3D face", "landmarks"]
+    for r, title in enumerate(titles):
+        axes[r, 0].set_ylabel(title, fontsize=9)
+    figure.tight_layout()
+    return figure
+
+
 def render_stages(out: RenderOutput, faces: torch.Tensor, index: int = 0) -> Figure:
     """The renderer's stages for image `index` of a `face3d.RenderOutput`: projected mesh,
     triangle ids, albedo, normals, SH shading and the final image."""
@@ -130,5 +222,64 @@ def render_stages(out: RenderOutput, faces: torch.Tensor, index: int = 0) -> Fig
         ax.set_title(title, fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
+    figure.tight_layout()
+    return figure
+
+
+def smooth(values: Sequence[float], window: int) -> np.ndarray:
+    """Moving average over the last `window` values (fewer at the start), same length."""
+    values = np.asarray(values, dtype=np.float64)
+    sums = np.cumsum(np.r_[0, values])
+    ends = np.arange(1, len(values) + 1)
+    starts = np.maximum(ends - window, 0)
+    return (sums[ends] - sums[starts]) / (ends - starts)
+
+
+def plot_history(history: dict[str, Sequence[float]], window: int | None = None,
+                 cell: tuple[float, float] = (3.6, 2.6)) -> Figure:
+    """Training curves: one panel per loss term (term -> one value per step), the raw values
+    faint, a moving average (`window` steps, default 2 % of the run) on top; log y for a term
+    that stays positive and spans more than a factor of ten."""
+    names = list(history)
+    figure, axes = plt.subplots(1, len(names), figsize=(cell[0] * len(names), cell[1]),
+                                squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        values = np.asarray(history[name], dtype=np.float64)
+        steps = np.arange(1, len(values) + 1)
+        ax.plot(steps, values, color="#4c72b0", alpha=0.25, linewidth=0.6)
+        ax.plot(steps, smooth(values, window or max(1, len(values) // 50)), color="#4c72b0")
+        if len(values) and values.min() > 0 and values.max() > 10 * values.min():
+            ax.set_yscale("log")
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("step", fontsize=9)
+        ax.spines[["top", "right"]].set_visible(False)
+    figure.tight_layout()
+    return figure
+
+
+def plot_roc(results: dict, size: tuple[float, float] = (4.5, 3.4)) -> Figure:
+    """ROC curves (TAR against FAR, log FAR axis) of verification results by protocol name
+    (objects with `far`, `tar`, `auc`, `tar_at_far`, `far_target`, as
+    `verification.Verification`), with AUC and TAR at the target FAR (dotted) in the legend."""
+    figure, ax = plt.subplots(figsize=size)
+    floor = 1.0
+    for name, result in results.items():
+        far, tar = np.asarray(result.far), np.asarray(result.tar)
+        positive = far > 0  # FAR = 0 has no place on a log axis
+        floor = min(floor, far[positive].min())
+        ax.step(far[positive], tar[positive], where="post",
+                label=f"{name}: AUC {result.auc:.3f}, "
+                      f"TAR {result.tar_at_far:.2f} @ FAR {result.far_target:g}")
+    for target in {result.far_target for result in results.values()}:
+        ax.axvline(target, color="0.6", linestyle=":", linewidth=1)
+    chance = np.geomspace(floor, 1, 50)
+    ax.plot(chance, chance, color="0.75", linestyle="--", linewidth=1, label="chance")
+    ax.set_xscale("log")
+    ax.set_xlim(floor, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("false accept rate (FAR)", fontsize=9)
+    ax.set_ylabel("true accept rate (TAR)", fontsize=9)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.spines[["top", "right"]].set_visible(False)
     figure.tight_layout()
     return figure

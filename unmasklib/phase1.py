@@ -1,0 +1,207 @@
+"""Phase 1: train N3D to find the occlusion and the 3D face under it, and measure it.
+
+    n3d, run = train_n3d("cpu")          # or reuse runs/cpu/n3d.pt when it is finished
+    report = evaluate_n3d(n3d, "cpu")    # held-out test identities: IoU, NME, pose, blocks
+
+Each step: N3D reads the masked faces, its coefficients are rendered by `face3d.render_faces`,
+and `losses.phase1_loss` compares occlusion logits, coefficients, render, identity embedding
+and landmarks with the exact ground truth of the synthetic data. The identity encoder of
+notebook 02 is loaded frozen (and trained first, with a note, when the run folder lacks it).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .config import Profile, get_profile, run_dir
+from .data.seeding import derived_seed
+from .data.synthetic import DATA_VERSION, SyntheticMaskedFaces
+from .face3d import MorphableModel, load_face_model, render_faces
+from .metrics import landmark_nme, occlusion_iou
+from .models.identity import identity_similarity, load_identity_encoder, train_identity_encoder
+from .models.n3d import N3D, phase1_terms
+from .training import Batches, Run, adam, collate, fit, load_checkpoint, pick_device
+from .training.checkpoint import checkpoint_path
+
+MODEL_NAME = "n3d"
+POSE_NAMES = ("yaw", "pitch", "roll")
+
+
+def phase_sets(profile: Profile, folder: Path,
+               progress: bool = True) -> tuple[SyntheticMaskedFaces, SyntheticMaskedFaces]:
+    """The phase sets: `train_samples` training and `test_samples` held-out faces, cached in
+    the run's data folder (the same cache notebook 01 writes)."""
+    return tuple(SyntheticMaskedFaces(split, size=size, image_size=profile.image_size,
+                                      seed=profile.seed, root=folder / "data", progress=progress)
+                 for split, size in (("train", profile.train_samples),
+                                     ("test", profile.test_samples)))
+
+
+def n3d_settings(profile: Profile) -> dict:
+    """What a phase-1 run of `profile` is made with (stored in its checkpoint)."""
+    return {"data_version": DATA_VERSION, "train_samples": profile.train_samples,
+            "image_size": profile.image_size, "batch": profile.n3d_batch,
+            "backbone": profile.n3d_backbone, "width": profile.n3d_width,
+            "lambda_id": profile.lambda_id, "lambda_lm": profile.lambda_lm}
+
+
+def build_n3d(settings: dict, seed: int, face_model: MorphableModel) -> N3D:
+    """An N3D of `settings` on the CPU, its random initial weights fixed by `seed`."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derived_seed(seed, MODEL_NAME, "init"))
+        return N3D(settings["backbone"], settings["image_size"], face_model.layout,
+                   width=settings["width"])
+
+
+def _identity_encoder(profile: Profile, folder: Path, device: torch.device) -> nn.Module:
+    """The run's trained identity encoder, frozen; trained first when it is missing."""
+    try:
+        return load_identity_encoder(profile, folder, device)
+    except (FileNotFoundError, ValueError) as missing:
+        print(f"note: {missing}; training it first (notebook 02 does the same)")
+        train_identity_encoder(profile, folder, device=device)
+        return load_identity_encoder(profile, folder, device)
+
+
+def n3d_step(n3d: N3D, face_model: MorphableModel, encoder: nn.Module, settings: dict):
+    """The step function of phase 1: `phase1_terms` of N3D on the batch's masked faces."""
+    similarity = functools.partial(identity_similarity, encoder)
+
+    def step_fn(batch: dict, step: int) -> dict[str, torch.Tensor]:
+        return phase1_terms(n3d, face_model, batch, similarity, settings["lambda_id"],
+                            settings["lambda_lm"])
+    return step_fn
+
+
+def _resolve(profile: Profile | str | None,
+             run_folder: str | Path | None) -> tuple[Profile, Path]:
+    profile = profile if isinstance(profile, Profile) else get_profile(profile)
+    return profile, run_dir(profile) if run_folder is None else Path(run_folder)
+
+
+def train_n3d(profile: Profile | str | None = None, run_folder: str | Path | None = None,
+              retrain: bool = False, device: str | torch.device | None = None,
+              progress: bool = True, stop_at: int | None = None) -> tuple[N3D, Run]:
+    """Train N3D for `profile` (default `$UNMASK_PROFILE`, else cpu), or reuse the finished
+    checkpoint `<run_folder>/n3d.pt` (default `runs/<profile>/`); resumes an interrupted run.
+
+    Adam at the profile's `n3d_lr`, a tenth of it from the mid-point, `n3d_steps` steps of
+    `n3d_batch` faces. Returns N3D in eval mode on `device` (default CUDA, MPS, else CPU) and
+    the `training.Run` with the per-term loss history.
+    """
+    profile, folder = _resolve(profile, run_folder)
+    device = pick_device(device)
+    face_model = load_face_model().to(device)
+    settings = n3d_settings(profile)
+    n3d = build_n3d(settings, profile.seed, face_model).to(device)
+    encoder = _identity_encoder(profile, folder, device)
+    run = fit(MODEL_NAME, profile, folder, {"n3d": n3d}, {"adam": adam(n3d.parameters())},
+              n3d_step(n3d, face_model, encoder, settings),
+              lambda: Batches(phase_sets(profile, folder, progress)[0], profile.n3d_batch,
+                              profile.seed),
+              profile.n3d_steps, seed=profile.seed, lr=profile.n3d_lr, settings=settings,
+              checkpoint_every=profile.checkpoint_every, stop_at=stop_at, retrain=retrain,
+              progress=progress)
+    return n3d.eval(), run
+
+
+def load_n3d(profile: Profile | str | None = None, run_folder: str | Path | None = None,
+             device: str | torch.device | None = None) -> N3D:
+    """The trained N3D of `profile` from its finished checkpoint, frozen, in eval mode.
+    FileNotFoundError (naming notebook 03) when there is none."""
+    profile, folder = _resolve(profile, run_folder)
+    path = checkpoint_path(folder, MODEL_NAME)
+    if not path.exists():
+        raise FileNotFoundError(f"no N3D at {path}: train it with train_n3d({profile.name!r}) "
+                                "or notebook 03")
+    state = load_checkpoint(path, MODEL_NAME, profile.name)
+    if not state["finished"]:
+        raise ValueError(f"{path} holds an unfinished run (step {state['step']}): finish it "
+                         f"with train_n3d({profile.name!r})")
+    n3d = build_n3d(state["settings"], profile.seed, load_face_model())
+    n3d.load_state_dict(state["models"]["n3d"])
+    return n3d.requires_grad_(False).eval().to(pick_device(device))
+
+
+@dataclass
+class N3DReport:
+    """N3D on held-out faces, per sample (N of them).
+
+    iou `(N,)` occlusion IoU; nme `(N,)` landmark error over the inter-ocular distance;
+    pose_error `(N, 3)` |yaw|, |pitch|, |roll| errors in degrees; block_error and
+    mean_face_error: block name -> `(N,)` mean absolute coefficient error of N3D and of always
+    predicting the training set's mean coefficients; mask_type: one per sample.
+    """
+
+    iou: torch.Tensor
+    nme: torch.Tensor
+    pose_error: torch.Tensor
+    block_error: dict[str, torch.Tensor]
+    mean_face_error: dict[str, torch.Tensor]
+    mask_type: list[str]
+
+    def summary(self) -> dict[str, float]:
+        """Means over the samples (IoU over masked samples only: an unmasked face has no
+        occlusion to find)."""
+        worn = torch.tensor([kind != "none" for kind in self.mask_type])
+        out = {"iou": float(self.iou[worn].mean()), "nme": float(self.nme.mean())}
+        out.update({f"{name}_mae_deg": float(self.pose_error[:, k].mean())
+                    for k, name in enumerate(POSE_NAMES)})
+        return out
+
+
+@torch.no_grad()
+def predict(n3d: N3D, images: torch.Tensor,
+            batch_size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """Occlusion probabilities `(N, 1, H, W)` in [0, 1] and coefficients `(N, size)` of images
+    `(N, 3, H, W)` in [-1, 1], on the network's device, returned on the CPU."""
+    device = next(n3d.parameters()).device
+    maps, coeffs = [], []
+    for start in range(0, len(images), batch_size):
+        out = n3d(images[start:start + batch_size].to(device))
+        maps.append(torch.sigmoid(out.occlusion_logits).cpu())
+        coeffs.append(out.coeffs.cpu())
+    return torch.cat(maps), torch.cat(coeffs)
+
+
+def evaluate_n3d(n3d: N3D, profile: Profile | str | None = None,
+                 run_folder: str | Path | None = None, batch_size: int = 32,
+                 progress: bool = True) -> N3DReport:
+    """N3D on the profile's held-out test faces against their exact ground truth."""
+    profile, folder = _resolve(profile, run_folder)
+    train, test = phase_sets(profile, folder, progress)
+    face_model = load_face_model()
+    layout = face_model.layout
+    mean_coeffs = torch.stack([train[i]["coeffs"] for i in range(len(train))]).mean(0)
+    parts: dict[str, list] = {"iou": [], "nme": [], "pose": [], "block": [], "mean": []}
+    kinds: list[str] = []
+    starts = range(0, len(test), batch_size)
+    for start in tqdm(starts, desc="evaluating N3D", unit="batch", disable=not progress):
+        batch = collate([test[i] for i in range(start, min(start + batch_size, len(test)))])
+        occlusion, coeffs = predict(n3d, batch["masked"], batch_size)
+        with torch.no_grad():
+            landmarks = render_faces(face_model, coeffs, profile.image_size).landmarks
+        truth = batch["coeffs"]
+        parts["iou"].append(occlusion_iou(occlusion, batch["occlusion"]))
+        parts["nme"].append(landmark_nme(landmarks, batch["landmarks"]))
+        angles = layout.slice("pose").start
+        parts["pose"].append((coeffs - truth)[:, angles:angles + 3].abs() * 180 / math.pi)
+        parts["block"].append(layout.split((coeffs - truth).abs()))
+        parts["mean"].append(layout.split((mean_coeffs - truth).abs()))
+        kinds += batch["mask_type"]
+    blocks = [name for name, _ in layout.blocks]
+    return N3DReport(
+        iou=torch.cat(parts["iou"]).float(), nme=torch.cat(parts["nme"]).float(),
+        pose_error=torch.cat(parts["pose"]).float(),
+        block_error={name: torch.cat([p[name].mean(1) for p in parts["block"]])
+                     for name in blocks},
+        mean_face_error={name: torch.cat([p[name].mean(1) for p in parts["mean"]])
+                         for name in blocks},
+        mask_type=kinds)
