@@ -35,6 +35,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_render.py
 	$(PY) benchmarks/bench_data.py
+	$(PY) benchmarks/bench_phase1.py
 
 clean:
 	rm -rf $(VENV) runs
