@@ -19,11 +19,10 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import statistics
-import time
 from collections.abc import Callable
 
 import torch
+from timing import median_seconds
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -39,16 +38,6 @@ CONFIGS = {"paper": {"backbone": "resnet50", "image_size": 256},
            "cpu": {"backbone": "resnet18", "image_size": 128}}
 BATCH = 8
 SEED_HEAD_IN, SEED_HEAD_OUT = 1792, 512  # the seed's 3x3 occlusion conv, run at 1/4 resolution
-
-
-def median_seconds(step: Callable[[], None], repeats: int) -> float:
-    step()  # warm-up: allocator, oneDNN kernels
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def conv_flops(n3d: N3D) -> dict[str, float]:

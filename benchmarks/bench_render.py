@@ -9,24 +9,12 @@ what slows training down). ResNet-50 is built with random weights: only its cost
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 
 import torch
 import torchvision
+from timing import median_seconds
 
 from unmasklib import face3d
-
-
-def median_seconds(step: Callable[[], None], repeats: int) -> float:
-    step()  # warm-up: allocator, lazy init
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
