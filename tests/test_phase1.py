@@ -1,0 +1,52 @@
+"""Phase-1 training and evaluation end to end on the smoke profile."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from unmasklib.config import get_profile
+from unmasklib.phase1 import evaluate_n3d, load_n3d, train_n3d
+
+PROFILE = dataclasses.replace(get_profile("smoke"), n3d_steps=6, identity_steps=4)
+
+
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("phase1")
+    train_n3d(PROFILE, folder, progress=False)
+    return folder
+
+
+def test_training_writes_a_checkpoint_and_trains_the_missing_encoder_first(run_folder):
+    assert (run_folder / "n3d.pt").exists() and (run_folder / "identity.pt").exists()
+
+
+def test_a_finished_run_is_reused_and_loads_frozen(run_folder, capsys):
+    n3d, run = train_n3d(PROFILE, run_folder, progress=False)
+    assert run.reused and "reusing" in capsys.readouterr().out
+    loaded = load_n3d(PROFILE, run_folder)
+    assert not any(p.requires_grad for p in loaded.parameters())
+    for ours, theirs in zip(n3d.state_dict().values(), loaded.state_dict().values(),
+                            strict=True):
+        assert torch.equal(ours.cpu(), theirs.cpu())
+    assert set(run.history) == {"bce", "coef", "photo", "id", "lm", "total"}
+    assert all(len(values) == PROFILE.n3d_steps for values in run.history.values())
+
+
+def test_evaluation_reports_every_test_face(run_folder):
+    n3d = load_n3d(PROFILE, run_folder)
+    report = evaluate_n3d(n3d, PROFILE, run_folder, batch_size=5, progress=False)
+    count = PROFILE.test_samples
+    assert report.iou.shape == report.nme.shape == (count,)
+    assert report.pose_error.shape == (count, 3) and (report.pose_error >= 0).all()
+    assert ((report.iou >= 0) & (report.iou <= 1)).all()
+    assert set(report.block_error) == {"identity", "expression", "texture", "pose", "lighting"}
+    assert 0 <= report.summary()["iou"] <= 1
+
+
+def test_a_missing_checkpoint_names_what_makes_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="notebook 03"):
+        load_n3d(PROFILE, tmp_path)
