@@ -76,6 +76,14 @@ def runs_root() -> Path:
     return checkout / "runs" if (checkout / "pyproject.toml").exists() else Path.cwd() / "runs"
 
 
+def resolve_run(profile: Profile | str | None,
+                run_folder: str | Path | None) -> tuple[Profile, Path]:
+    """The profile (a `Profile`, a name, or None for `get_profile()`) and its run folder
+    (`run_folder`, else `run_dir(profile)`): what every train / load / evaluate call takes."""
+    profile = profile if isinstance(profile, Profile) else get_profile(profile)
+    return profile, run_dir(profile) if run_folder is None else Path(run_folder)
+
+
 def run_dir(profile: Profile) -> Path:
     """`runs/<profile>/`, created on first use."""
     path = runs_root() / profile.name

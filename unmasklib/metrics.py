@@ -28,8 +28,9 @@ def _check_pair(a: torch.Tensor, b: torch.Tensor, region: torch.Tensor | None) -
                          f"got {tuple(region.shape)}")
 
 
-def _region_mean(values: torch.Tensor, region: torch.Tensor | None) -> torch.Tensor:
-    """Mean of `(B, C, H, W)` values per image, over all pixels or over `region`."""
+def region_mean(values: torch.Tensor, region: torch.Tensor | None) -> torch.Tensor:
+    """Mean of `(B, C, H, W)` values per image, over all pixels or over `region`
+    `(B, 1, H, W)`; NaN for an empty region."""
     if region is None:
         return values.flatten(1).mean(1)
     weight = region.to(values).expand_as(values)
@@ -41,13 +42,13 @@ def _region_mean(values: torch.Tensor, region: torch.Tensor | None) -> torch.Ten
 def l1(a: torch.Tensor, b: torch.Tensor, region: torch.Tensor | None = None) -> torch.Tensor:
     """Mean absolute difference `(B,)`, in the images' units."""
     _check_pair(a, b, region)
-    return _region_mean((a.double() - b.double()).abs(), region)
+    return region_mean((a.double() - b.double()).abs(), region)
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor, region: torch.Tensor | None = None) -> torch.Tensor:
     """Peak signal-to-noise ratio in dB `(B,)`: 10 log10(range^2 / MSE); inf for equal images."""
     _check_pair(a, b, region)
-    mse = _region_mean((a.double() - b.double()) ** 2, region)
+    mse = region_mean((a.double() - b.double()) ** 2, region)
     return 10 * torch.log10(DATA_RANGE ** 2 / mse)
 
 
@@ -91,7 +92,7 @@ def ssim(a: torch.Tensor, b: torch.Tensor, region: torch.Tensor | None = None) -
     if region is None:
         r = SSIM_RADIUS
         return values[..., r:-r, r:-r].flatten(1).mean(1)
-    return _region_mean(values, region)
+    return region_mean(values, region)
 
 
 def mean_std(values: torch.Tensor) -> tuple[float, float, int]:

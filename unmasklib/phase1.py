@@ -18,17 +18,23 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from .config import Profile, get_profile, run_dir
-from .data.seeding import derived_seed
+from .config import Profile, resolve_run
+from .data.seeding import seeded_torch
 from .data.synthetic import DATA_VERSION, SyntheticMaskedFaces
 from .face3d import MorphableModel, load_face_model, render_faces
 from .metrics import landmark_nme, occlusion_iou
 from .models.identity import identity_similarity, load_identity_encoder, train_identity_encoder
 from .models.n3d import N3D, phase1_terms
-from .training import Batches, Run, adam, collate, fit, load_checkpoint, pick_device
-from .training.checkpoint import checkpoint_path
+from .training import (
+    Batches,
+    Run,
+    adam,
+    dataset_batches,
+    fit,
+    load_finished_checkpoint,
+    pick_device,
+)
 
 MODEL_NAME = "n3d"
 POSE_NAMES = ("yaw", "pitch", "roll")
@@ -54,8 +60,7 @@ def n3d_settings(profile: Profile) -> dict:
 
 def build_n3d(settings: dict, seed: int, face_model: MorphableModel) -> N3D:
     """An N3D of `settings` on the CPU, its random initial weights fixed by `seed`."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(derived_seed(seed, MODEL_NAME, "init"))
+    with seeded_torch(seed, MODEL_NAME, "init"):
         return N3D(settings["backbone"], settings["image_size"], face_model.layout,
                    width=settings["width"])
 
@@ -80,12 +85,6 @@ def n3d_step(n3d: N3D, face_model: MorphableModel, encoder: nn.Module, settings:
     return step_fn
 
 
-def _resolve(profile: Profile | str | None,
-             run_folder: str | Path | None) -> tuple[Profile, Path]:
-    profile = profile if isinstance(profile, Profile) else get_profile(profile)
-    return profile, run_dir(profile) if run_folder is None else Path(run_folder)
-
-
 def train_n3d(profile: Profile | str | None = None, run_folder: str | Path | None = None,
               retrain: bool = False, device: str | torch.device | None = None,
               progress: bool = True, stop_at: int | None = None) -> tuple[N3D, Run]:
@@ -96,7 +95,7 @@ def train_n3d(profile: Profile | str | None = None, run_folder: str | Path | Non
     `n3d_batch` faces. Returns N3D in eval mode on `device` (default CUDA, MPS, else CPU) and
     the `training.Run` with the per-term loss history.
     """
-    profile, folder = _resolve(profile, run_folder)
+    profile, folder = resolve_run(profile, run_folder)
     device = pick_device(device)
     face_model = load_face_model().to(device)
     settings = n3d_settings(profile)
@@ -116,15 +115,9 @@ def load_n3d(profile: Profile | str | None = None, run_folder: str | Path | None
              device: str | torch.device | None = None) -> N3D:
     """The trained N3D of `profile` from its finished checkpoint, frozen, in eval mode.
     FileNotFoundError (naming notebook 03) when there is none."""
-    profile, folder = _resolve(profile, run_folder)
-    path = checkpoint_path(folder, MODEL_NAME)
-    if not path.exists():
-        raise FileNotFoundError(f"no N3D at {path}: train it with train_n3d({profile.name!r}) "
-                                "or notebook 03")
-    state = load_checkpoint(path, MODEL_NAME, profile.name)
-    if not state["finished"]:
-        raise ValueError(f"{path} holds an unfinished run (step {state['step']}): finish it "
-                         f"with train_n3d({profile.name!r})")
+    profile, folder = resolve_run(profile, run_folder)
+    state = load_finished_checkpoint(folder, MODEL_NAME, profile.name,
+                                     f"train_n3d({profile.name!r}) or notebook 03")
     n3d = build_n3d(state["settings"], profile.seed, load_face_model())
     n3d.load_state_dict(state["models"]["n3d"])
     return n3d.requires_grad_(False).eval().to(pick_device(device))
@@ -175,16 +168,14 @@ def evaluate_n3d(n3d: N3D, profile: Profile | str | None = None,
                  run_folder: str | Path | None = None, batch_size: int = 32,
                  progress: bool = True) -> N3DReport:
     """N3D on the profile's held-out test faces against their exact ground truth."""
-    profile, folder = _resolve(profile, run_folder)
+    profile, folder = resolve_run(profile, run_folder)
     train, test = phase_sets(profile, folder, progress)
     face_model = load_face_model()
     layout = face_model.layout
     mean_coeffs = torch.stack([train[i]["coeffs"] for i in range(len(train))]).mean(0)
     parts: dict[str, list] = {"iou": [], "nme": [], "pose": [], "block": [], "mean": []}
     kinds: list[str] = []
-    starts = range(0, len(test), batch_size)
-    for start in tqdm(starts, desc="evaluating N3D", unit="batch", disable=not progress):
-        batch = collate([test[i] for i in range(start, min(start + batch_size, len(test)))])
+    for batch in dataset_batches(test, batch_size, "evaluating N3D", progress):
         occlusion, coeffs = predict(n3d, batch["masked"], batch_size)
         with torch.no_grad():
             landmarks = render_faces(face_model, coeffs, profile.image_size).landmarks

@@ -17,9 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
 
-from .training.batches import collate
+from .training.batches import dataset_batches
 
 
 def roc_curve(scores: np.ndarray, same: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -111,10 +110,7 @@ def verify_identities(encoder: nn.Module, dataset: Dataset, far_target: float = 
     was_training = encoder.training
     encoder.eval()
     try:
-        for start in tqdm(range(0, len(dataset), batch_size), desc="embedding faces",
-                          disable=not progress):
-            batch = collate([dataset[i] for i in range(start, min(start + batch_size,
-                                                                   len(dataset)))])
+        for batch in dataset_batches(dataset, batch_size, "embedding faces", progress):
             ids.append(batch["identity"].numpy())
             worn.extend(kind != "none" for kind in batch["mask_type"])
             clean.append(embed(encoder, batch["clean"]))

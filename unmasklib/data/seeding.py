@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -16,3 +18,12 @@ def derived_seed(*parts: object) -> int:
 def generator_for(*parts: object) -> torch.Generator:
     """A CPU `torch.Generator` seeded with `derived_seed(*parts)`."""
     return torch.Generator().manual_seed(derived_seed(*parts))
+
+
+@contextmanager
+def seeded_torch(*parts: object) -> Iterator[None]:
+    """Inside: torch's global CPU generator seeded with `derived_seed(*parts)` (for the random
+    initial weights a network draws from it); outside, its state is as before."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derived_seed(*parts))
+        yield

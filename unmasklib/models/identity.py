@@ -22,11 +22,18 @@ import torchvision
 from torch import nn
 from torchvision.models.resnet import BasicBlock
 
-from ..config import Profile, get_profile, run_dir
-from ..data.seeding import derived_seed
+from ..config import Profile, resolve_run
+from ..data.seeding import seeded_torch
 from ..data.synthetic import DATA_VERSION, SyntheticMaskedFaces, identity_of
-from ..training import Batches, Run, adam, fit, load_checkpoint, pick_device, step_generator
-from ..training.checkpoint import checkpoint_path
+from ..training import (
+    Batches,
+    Run,
+    adam,
+    fit,
+    load_finished_checkpoint,
+    pick_device,
+    step_generator,
+)
 from ..training.loop import StepFn
 from ..verification import Verification, verify_identities
 
@@ -208,8 +215,7 @@ def build_identity_models(settings: dict, seed: int,
                           imagenet_weights: str | Path | None = None) -> dict[str, nn.Module]:
     """The encoder and ArcFace head of `settings` (see `identity_settings`), on the CPU, their
     random initial weights fixed by `seed`."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(derived_seed(seed, MODEL_NAME, "init"))
+    with seeded_torch(seed, MODEL_NAME, "init"):
         encoder = IdentityEncoder(settings["backbone"], settings["width"],
                                   settings["working_size"], imagenet_weights)
         head = ArcFaceHead(settings["num_classes"], scale=settings["scale"],
@@ -249,12 +255,6 @@ def identity_test_set(profile: Profile, run_folder: str | Path,
                                 root=Path(run_folder) / "data", progress=progress)
 
 
-def _resolve(profile: Profile | str | None, run_folder: str | Path | None) -> tuple[Profile,
-                                                                                      Path]:
-    profile = profile if isinstance(profile, Profile) else get_profile(profile)
-    return profile, run_dir(profile) if run_folder is None else Path(run_folder)
-
-
 def train_identity_encoder(profile: Profile | str | None = None,
                            run_folder: str | Path | None = None, retrain: bool = False,
                            device: str | torch.device | None = None, progress: bool = True,
@@ -269,7 +269,7 @@ def train_identity_encoder(profile: Profile | str | None = None,
     Returns the encoder in eval mode on `device` (default: CUDA, MPS, else CPU) and the
     `training.Run` (its `history["total"]` is the ArcFace loss per step).
     """
-    profile, folder = _resolve(profile, run_folder)
+    profile, folder = resolve_run(profile, run_folder)
     device = pick_device(device)
     settings = identity_settings(profile, imagenet_weights)
     models = {name: module.to(device) for name, module
@@ -293,15 +293,9 @@ def load_identity_encoder(profile: Profile | str | None = None,
                           device: str | torch.device | None = None) -> IdentityEncoder:
     """The trained encoder of `profile` from its finished checkpoint, in eval mode with frozen
     weights (as the identity loss and metrics use it). FileNotFoundError when there is none."""
-    profile, folder = _resolve(profile, run_folder)
-    path = checkpoint_path(folder, MODEL_NAME)
-    if not path.exists():
-        raise FileNotFoundError(f"no identity encoder at {path}: train it with "
-                                f"train_identity_encoder({profile.name!r})")
-    state = load_checkpoint(path, MODEL_NAME, profile.name)
-    if not state["finished"]:
-        raise ValueError(f"{path} holds an unfinished run (step {state['step']}): finish it "
-                         f"with train_identity_encoder({profile.name!r})")
+    profile, folder = resolve_run(profile, run_folder)
+    state = load_finished_checkpoint(folder, MODEL_NAME, profile.name,
+                                     f"train_identity_encoder({profile.name!r}) or notebook 02")
     encoder = build_identity_models(state["settings"], profile.seed)["encoder"]
     encoder.load_state_dict(state["models"]["encoder"])
     return encoder.requires_grad_(False).eval().to(pick_device(device))
@@ -312,6 +306,6 @@ def evaluate_identity_encoder(encoder: nn.Module, profile: Profile | str | None 
                               progress: bool = True) -> dict[str, Verification]:
     """Verification on `profile`'s held-out test identities (`identity_test_set`):
     {"clean-clean": ..., "masked-clean": ...}, each with ROC, AUC and TAR at `far_target`."""
-    profile, folder = _resolve(profile, run_folder)
+    profile, folder = resolve_run(profile, run_folder)
     return verify_identities(encoder, identity_test_set(profile, folder, progress), far_target,
                              progress=progress)

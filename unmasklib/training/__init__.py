@@ -1,8 +1,21 @@
 """Training machinery shared by every phase: deterministic batches, atomic checkpoints with
 exact resume, and one small loop (`fit`)."""
 
-from .batches import Batches, batch_indices, collate, step_generator, to_device
-from .checkpoint import checkpoint_path, load_checkpoint, load_weights, save_checkpoint
+from .batches import (
+    Batches,
+    batch_indices,
+    collate,
+    dataset_batches,
+    step_generator,
+    to_device,
+)
+from .checkpoint import (
+    checkpoint_path,
+    load_checkpoint,
+    load_finished_checkpoint,
+    load_weights,
+    save_checkpoint,
+)
 from .loop import (
     NonFiniteLossError,
     Run,
@@ -15,6 +28,7 @@ from .loop import (
 
 __all__ = [
     "Batches", "NonFiniteLossError", "Run", "adam", "batch_indices", "checkpoint_path",
-    "collate", "descend", "fit", "learning_rate", "load_checkpoint", "load_weights",
-    "pick_device", "save_checkpoint", "step_generator", "to_device",
+    "collate", "dataset_batches", "descend", "fit", "learning_rate", "load_checkpoint",
+    "load_finished_checkpoint", "load_weights", "pick_device", "save_checkpoint",
+    "step_generator", "to_device",
 ]

@@ -9,10 +9,11 @@ permutation are skipped (a different few every epoch), so every batch has the sa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch.utils.data import Dataset
+from tqdm.auto import tqdm
 
 from ..data.seeding import generator_for
 
@@ -53,6 +54,15 @@ def collate(samples: Sequence[dict]) -> dict:
         else:
             batch[key] = values
     return batch
+
+
+def dataset_batches(dataset: Dataset, batch_size: int, desc: str,
+                    progress: bool = True) -> Iterator[dict]:
+    """Every sample of `dataset` once, in order, as collated batches of up to `batch_size`,
+    with a progress bar labelled `desc`: how evaluations walk a test set."""
+    for start in tqdm(range(0, len(dataset), batch_size), desc=desc, unit="batch",
+                      disable=not progress):
+        yield collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
 
 
 class Batches:

@@ -90,6 +90,22 @@ def load_checkpoint(path: str | Path, model_name: str, profile_name: str) -> dic
     return state
 
 
+def load_finished_checkpoint(folder: str | Path, model_name: str, profile_name: str,
+                             made_by: str) -> dict:
+    """The finished checkpoint of `model_name` in `folder`, checked as `load_checkpoint` does.
+
+    FileNotFoundError when there is none, ValueError when its run is unfinished; both name
+    `made_by`, what trains or finishes it (e.g. "train_n3d('cpu') or notebook 03")."""
+    path = checkpoint_path(folder, model_name)
+    if not path.exists():
+        raise FileNotFoundError(f"no {model_name} checkpoint at {path}: train it with {made_by}")
+    state = load_checkpoint(path, model_name, profile_name)
+    if not state["finished"]:
+        raise ValueError(f"{path} holds an unfinished run (step {state['step']}): finish it "
+                         f"with {made_by}")
+    return state
+
+
 def load_weights(state: dict, models: Mapping[str, nn.Module],
                  optimizers: Mapping[str, torch.optim.Optimizer] | None = None) -> None:
     """Copy a checkpoint's weights (and optimiser states) into `models` (and `optimizers`),
