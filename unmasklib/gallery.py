@@ -22,19 +22,15 @@ from .images import image_grid, save_image
 GALLERY_SIZE = 256  # the gallery is for people to look at: full resolution in every profile
 
 
-def render_gallery(count: int = 16, seed: int = 0, image_size: int = GALLERY_SIZE,
-                   detail: bool = True) -> torch.Tensor:
-    """`count` random faces `(count, 3, image_size, image_size)` in [-1, 1], grey background.
-
-    detail: add the appearance layer of the synthetic data (identity k's), else plain 3DMM.
-    """
+def render_gallery(count: int = 16, seed: int = 0,
+                   image_size: int = GALLERY_SIZE) -> torch.Tensor:
+    """`count` random faces `(count, 3, image_size, image_size)` in [-1, 1], grey background,
+    each with the appearance layer of the synthetic data's identity k."""
     model = face3d.load_face_model()
     coeffs = model.sample_coeffs(count, generator=torch.Generator().manual_seed(seed))
     background = torch.full((1, 3, image_size, image_size), -0.6)
     with torch.no_grad():
         out = face3d.render_faces(model, coeffs, image_size, background=background)
-        if not detail:
-            return out.image
         looks = [appearance_of(seed, k, image_size) for k in range(count)]
         return apply_appearance(out, model, coeffs, looks)
 

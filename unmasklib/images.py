@@ -1,4 +1,4 @@
-"""The one place where images change representation.
+"""The one place where images change representation, and the filters images share.
 
 Inside the library an image is a float tensor in [-1, 1], `(3, H, W)` or `(B, 3, H, W)`.
 Files and figures want `uint8` `(H, W, 3)` arrays; these helpers convert both ways.
@@ -6,10 +6,12 @@ Files and figures want `uint8` `(H, W, 3)` arrays; these helpers convert both wa
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 
@@ -17,7 +19,7 @@ def to_uint8(image: torch.Tensor) -> np.ndarray:
     """`(3, H, W)` or `(B, 3, H, W)` in [-1, 1] -> `(H, W, 3)` or `(B, H, W, 3)` uint8."""
     if image.dim() not in (3, 4) or image.shape[-3] != 3:
         raise ValueError(f"expected (3, H, W) or (B, 3, H, W), got {tuple(image.shape)}")
-    pixels = ((image.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    pixels = _levels(image.detach().float()).to(torch.uint8)
     return pixels.movedim(-3, -1).cpu().numpy()
 
 
@@ -28,9 +30,31 @@ def from_uint8(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.array(array)).permute(2, 0, 1).float() / 127.5 - 1
 
 
+def _levels(image: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] -> the nearest of the 256 levels 0 .. 255, as floats."""
+    return ((image.clamp(-1, 1) + 1) * 127.5).round()
+
+
 def quantize(image: torch.Tensor) -> torch.Tensor:
     """`(..., 3, H, W)` in [-1, 1] rounded to the 256 levels an 8-bit image file holds."""
-    return ((image.clamp(-1, 1) + 1) * 127.5).round() / 127.5 - 1
+    return _levels(image) / 127.5 - 1
+
+
+def gaussian_blur(images: torch.Tensor, sigma: float, radius: int | None = None,
+                  padding: str = "constant") -> torch.Tensor:
+    """Separable Gaussian blur of `(B, C, H, W)`, each channel alone, same size out.
+
+    radius: taps on each side (default ceil(3 sigma), at least 1); padding: `F.pad`'s mode
+    for the border ("constant": zeros, "reflect": mirrored).
+    """
+    radius = max(1, math.ceil(3 * sigma)) if radius is None else radius
+    taps = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, dtype=images.dtype,
+                                          device=images.device) / sigma) ** 2)
+    taps = (taps / taps.sum()).repeat(images.shape[1], 1, 1, 1)  # (C, 1, 1, K)
+    groups = images.shape[1]
+    out = F.conv2d(F.pad(images, (radius, radius, 0, 0), mode=padding), taps, groups=groups)
+    return F.conv2d(F.pad(out, (0, 0, radius, radius), mode=padding),
+                    taps.transpose(2, 3), groups=groups)
 
 
 def paste(base: np.ndarray, overlay: torch.Tensor, where: torch.Tensor) -> np.ndarray:

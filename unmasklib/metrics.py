@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
+
+from .images import gaussian_blur
 
 DATA_RANGE = 2.0  # [-1, 1]
 # SSIM as Wang et al. (2004): an 11x11 Gaussian window of sigma 1.5, K1 = 0.01, K2 = 0.03.
@@ -52,20 +53,9 @@ def psnr(a: torch.Tensor, b: torch.Tensor, region: torch.Tensor | None = None) -
     return 10 * torch.log10(DATA_RANGE ** 2 / mse)
 
 
-def _gaussian_window(dtype: torch.dtype) -> torch.Tensor:
-    taps = torch.exp(-0.5 * (torch.arange(-SSIM_RADIUS, SSIM_RADIUS + 1, dtype=dtype)
-                             / SSIM_SIGMA) ** 2)
-    return taps / taps.sum()
-
-
 def _local_mean(x: torch.Tensor) -> torch.Tensor:
     """Gaussian-weighted local mean of `(B, C, H, W)`, same size (mirrored edges)."""
-    taps = _gaussian_window(x.dtype)
-    channels, r = x.shape[1], SSIM_RADIUS
-    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"),
-                 taps.view(1, 1, 1, -1).repeat(channels, 1, 1, 1), groups=channels)
-    return F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"),
-                    taps.view(1, 1, -1, 1).repeat(channels, 1, 1, 1), groups=channels)
+    return gaussian_blur(x, SSIM_SIGMA, SSIM_RADIUS, padding="reflect")
 
 
 def ssim_map(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -49,6 +49,13 @@ def triangle_colours(tri_id: torch.Tensor) -> torch.Tensor:
     return palette[tri_id.cpu() + 1].permute(0, 3, 1, 2)
 
 
+def _landmark_dots(ax: plt.Axes, points: torch.Tensor, colour: str) -> None:
+    """Landmarks `(68, 2)` in pixel coordinates as dots over an `imshow` image (whose pixel
+    centres sit at integers, where ours sit at +0.5)."""
+    points = points.detach().cpu().numpy()
+    ax.scatter(points[:, 0] - 0.5, points[:, 1] - 0.5, s=2, c=colour)
+
+
 def show_samples(samples: Sequence[dict], landmarks: bool = True, cell: float = 1.8) -> Figure:
     """Samples of a masked-face data set: masked (landmarks dotted), occlusion, clean."""
     figure, axes = plt.subplots(3, len(samples), figsize=(cell * len(samples), cell * 3),
@@ -56,8 +63,7 @@ def show_samples(samples: Sequence[dict], landmarks: bool = True, cell: float = 
     for c, sample in enumerate(samples):
         axes[0, c].imshow(to_uint8(sample["masked"]))
         if landmarks and torch.isfinite(sample["landmarks"]).all():
-            points = sample["landmarks"].numpy()
-            axes[0, c].scatter(points[:, 0] - 0.5, points[:, 1] - 0.5, s=2, c="#00ff66")
+            _landmark_dots(axes[0, c], sample["landmarks"], "#00ff66")
         axes[1, c].imshow(sample["occlusion"][0].numpy(), cmap="gray", vmin=0, vmax=1)
         axes[2, c].imshow(to_uint8(sample["clean"]))
         axes[0, c].set_title(f"{sample['mask_type']} · id {sample['identity']}", fontsize=8)
@@ -191,8 +197,7 @@ def n3d_predictions(masked: torch.Tensor, occlusion: torch.Tensor, true_occlusio
         axes[2, c].imshow(to_uint8(overlay[c]))
         axes[3, c].imshow(to_uint8(masked[c]))
         for points, colour in ((landmarks[c], "#ff3333"), (render.landmarks[c], "#00ff66")):
-            points = points.detach().cpu().numpy()
-            axes[3, c].scatter(points[:, 0] - 0.5, points[:, 1] - 0.5, s=2, c=colour)
+            _landmark_dots(axes[3, c], points, colour)
         for ax in axes[:, c]:
             ax.set_xticks([])
             ax.set_yticks([])

@@ -31,6 +31,7 @@ from ..face3d import MorphableModel
 from ..face3d.camera import FOCAL_PER_PIXEL
 from ..face3d.render import RenderOutput, scene_light
 from ..face3d.shading import DEFAULT_LIGHT
+from ..images import gaussian_blur
 
 # The part of the (u, v) plane the maps cover, model units: (u_min, u_max, v_min, v_max).
 MAP_BOUNDS = (-1.7, 1.7, -1.4, 1.35)
@@ -99,28 +100,29 @@ def _smooth_noise(generator: torch.Generator, scale: float, shape: tuple[int, in
     return noise / 0.6  # bicubic smoothing shrinks the std of a unit lattice to about 0.6
 
 
-def _gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of `(H, W)` with `sigma` texels."""
-    radius = max(1, math.ceil(3 * sigma))
-    taps = torch.exp(-0.5 * (torch.arange(-radius, radius + 1) / sigma) ** 2)
-    taps = taps / taps.sum()
-    out = image[None, None]
-    out = F.conv2d(F.pad(out, (radius, radius, 0, 0)), taps.view(1, 1, 1, -1))
-    out = F.conv2d(F.pad(out, (0, 0, radius, radius)), taps.view(1, 1, -1, 1))
-    return out[0, 0]
+def _map_fraction(u: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Surface coordinates -> where they fall in the maps, as fractions: x of the width from
+    the left, y of the height from the top (row 0 holds the largest v)."""
+    u0, u1, v0, v1 = MAP_BOUNDS
+    return (u - u0) / (u1 - u0), (v1 - v) / (v1 - v0)
+
+
+def _blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
+    """`images.gaussian_blur` of one map `(H, W)`, zeros beyond its border."""
+    return gaussian_blur(image[None, None], sigma)[0, 0]
 
 
 def _spots(u: torch.Tensor, v: torch.Tensor, weight: torch.Tensor, shape: tuple[int, int],
            radius: float) -> torch.Tensor:
     """Round spots of `radius` model units and peak ~`weight` at (u, v) `(K,)`: `(H, W)`."""
-    u0, u1, v0, v1 = MAP_BOUNDS
     height, width = shape
-    col = ((u - u0) / (u1 - u0) * width).long().clamp(0, width - 1)
-    row = ((v1 - v) / (v1 - v0) * height).long().clamp(0, height - 1)
+    x, y = _map_fraction(u, v)
+    col = (x * width).long().clamp(0, width - 1)
+    row = (y * height).long().clamp(0, height - 1)
     impulses = torch.zeros(height * width).index_add_(0, row * width + col, weight)
-    sigma = max(radius * width / (u1 - u0), 0.5)
+    sigma = max(radius * width / (MAP_BOUNDS[1] - MAP_BOUNDS[0]), 0.5)
     # A blurred impulse has peak 1 / (2 pi sigma^2); scale back so a spot reaches `weight`.
-    return _gaussian_blur(impulses.view(height, width), sigma) * 2 * math.pi * sigma ** 2
+    return _blur(impulses.view(height, width), sigma) * 2 * math.pi * sigma ** 2
 
 
 def _band(t: torch.Tensor, lo: float, hi: float, soft: float) -> torch.Tensor:
@@ -190,7 +192,7 @@ def draw_appearance(generator: torch.Generator, image_size: int) -> Appearance:
                       * torch.sigmoid((0.3 - v) / 0.05)).clamp(max=1)
         lower_face = lower_face * (0.6 + 0.4 * _smooth_noise(generator, 0.2, shape).clamp(-1, 1))
         stumps = (torch.rand(shape, generator=generator) < 0.35 * density).float()
-        stumps = _gaussian_blur(stumps, 0.5)
+        stumps = _blur(stumps, 0.5)
         log_albedo = log_albedo + lower_face[None] * (
             density * _log_colour(BEARD_SHADOW) + stumps[None] * _log_colour(HAIR) * 0.7)
         sheen_damping = 1 - 0.8 * lower_face * density
@@ -294,10 +296,8 @@ def apply_appearance(out: RenderOutput, model: MorphableModel, coeffs: torch.Ten
     coeffs = model.validate(coeffs)
     coords = surface_coordinates(model).to(coeffs.device)
     surface = fragments.interpolate(coords.expand(len(coeffs), -1, -1), model.faces)
-    u0, u1, v0, v1 = MAP_BOUNDS
-    # grid_sample's (x, y) in [-1, 1], y = -1 at the top row (largest v).
-    where = torch.stack([(surface[:, 0] - u0) / (u1 - u0) * 2 - 1,
-                         (v1 - surface[:, 1]) / (v1 - v0) * 2 - 1], -1)
+    x, y = _map_fraction(surface[:, 0], surface[:, 1])
+    where = torch.stack([x * 2 - 1, y * 2 - 1], -1)  # grid_sample's (x, y) in [-1, 1]
     counts = torch.bincount(fragments.batch, minlength=len(coeffs)).tolist()
     folds = fold_strength(model, coeffs, appearances).tolist()
     parts = zip(zip(*(stage.split(counts) for stage in out.pixel_stages), strict=True),
