@@ -44,10 +44,8 @@ def phase_sets(profile: Profile, folder: Path,
                progress: bool = True) -> tuple[SyntheticMaskedFaces, SyntheticMaskedFaces]:
     """The phase sets: `train_samples` training and `test_samples` held-out faces, cached in
     the run's data folder (the same cache notebook 01 writes)."""
-    return tuple(SyntheticMaskedFaces(split, size=size, image_size=profile.image_size,
-                                      seed=profile.seed, root=folder / "data", progress=progress)
-                 for split, size in (("train", profile.train_samples),
-                                     ("test", profile.test_samples)))
+    return (SyntheticMaskedFaces.of_run(profile, folder, "train", profile.train_samples, progress),
+            SyntheticMaskedFaces.of_run(profile, folder, "test", profile.test_samples, progress))
 
 
 def n3d_settings(profile: Profile) -> dict:

@@ -20,6 +20,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from ..config import Profile
 from ..face3d import MorphableModel, load_face_model, render_faces
 from ..images import from_uint8, paste, to_uint8
 from .appearance import Appearance, apply_appearance, draw_appearance
@@ -169,6 +170,14 @@ class SyntheticMaskedFaces(Dataset):
         self._chunks: dict[int, dict[str, np.ndarray]] = {}
         if self.folder is not None:
             self.prepare()
+
+    @classmethod
+    def of_run(cls, profile: Profile, folder: str | Path, split: str, size: int,
+               progress: bool = True) -> SyntheticMaskedFaces:
+        """`size` faces of `split` at the profile's image size and seed, cached in the run
+        folder's `data/`: the one cache every notebook and phase of a run shares."""
+        return cls(split, size=size, image_size=profile.image_size, seed=profile.seed,
+                   root=Path(folder) / "data", progress=progress)
 
     @property
     def num_chunks(self) -> int:

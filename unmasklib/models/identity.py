@@ -241,18 +241,16 @@ def identity_train_set(profile: Profile, run_folder: str | Path,
                        progress: bool = True) -> SyntheticMaskedFaces:
     """The identity encoder's training faces: the synthetic train split, cached in the run's
     data folder (its first `train_samples` are the phase sets' training faces)."""
-    return SyntheticMaskedFaces("train", size=profile.identity_train_samples,
-                                image_size=profile.image_size, seed=profile.seed,
-                                root=Path(run_folder) / "data", progress=progress)
+    return SyntheticMaskedFaces.of_run(profile, run_folder, "train",
+                                       profile.identity_train_samples, progress)
 
 
 def identity_test_set(profile: Profile, run_folder: str | Path,
                       progress: bool = True) -> SyntheticMaskedFaces:
     """Held-out faces for verification: the synthetic test split (identities never trained
     on), `identity_test_samples` of them, 8 per identity."""
-    return SyntheticMaskedFaces("test", size=profile.identity_test_samples,
-                                image_size=profile.image_size, seed=profile.seed,
-                                root=Path(run_folder) / "data", progress=progress)
+    return SyntheticMaskedFaces.of_run(profile, run_folder, "test",
+                                       profile.identity_test_samples, progress)
 
 
 def train_identity_encoder(profile: Profile | str | None = None,
