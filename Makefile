@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_render.py
 	$(PY) benchmarks/bench_data.py
 	$(PY) benchmarks/bench_phase1.py
+	$(PY) benchmarks/bench_phase2.py
 
 clean:
 	rm -rf $(VENV) runs

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 from collections.abc import Callable
 
 import torch
-from timing import median_seconds
+from timing import load_note, median_seconds
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -81,12 +80,6 @@ def phase1_step(config: str, precision: str) -> Callable[[], None]:
         descend([optimizer], terms["total"])
 
     return step
-
-
-def load_note() -> str:
-    load = os.getloadavg()[0]
-    busy = " (other work may share the cores: figures would be slower than they should be)"
-    return f"1-minute load average before: {load:.2f}" + (busy if load > 0.5 else "")
 
 
 def main() -> None:

@@ -1,7 +1,9 @@
-"""What every benchmark here shares: the median wall time of a step after a warm-up."""
+"""What every benchmark here shares: the median wall time of a step after a warm-up, and a
+note on how busy the machine was."""
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -17,3 +19,10 @@ def median_seconds(step: Callable[[], None], repeats: int) -> float:
         step()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def load_note() -> str:
+    """The 1-minute load average, flagged when other work may share the cores."""
+    load = os.getloadavg()[0]
+    busy = " (other work may share the cores: figures would be slower than they should be)"
+    return f"1-minute load average before: {load:.2f}" + (busy if load > 0.5 else "")

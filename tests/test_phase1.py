@@ -7,8 +7,9 @@ import dataclasses
 import pytest
 import torch
 
+from unmasklib import face3d
 from unmasklib.config import get_profile
-from unmasklib.phase1 import evaluate_n3d, load_n3d, train_n3d
+from unmasklib.phase1 import evaluate_n3d, load_n3d, surface_errors, train_n3d
 
 PROFILE = dataclasses.replace(get_profile("smoke"), n3d_steps=6, identity_steps=4)
 
@@ -45,6 +46,21 @@ def test_evaluation_reports_every_test_face(run_folder):
     assert ((report.iou >= 0) & (report.iou <= 1)).all()
     assert set(report.block_error) == {"identity", "expression", "texture", "pose", "lighting"}
     assert 0 <= report.summary()["iou"] <= 1
+    for errors in (report.surface_error, report.mean_face_surface_error):
+        assert set(errors) == {"shape", "albedo"} and errors["shape"].shape == (count,)
+
+
+def test_surface_errors_see_shape_and_albedo_apart():
+    model = face3d.load_face_model()
+    truth = model.sample_coeffs(3, torch.Generator().manual_seed(0))
+    assert all(e.abs().max() == 0 for e in surface_errors(model, truth, truth).values())
+    tinted = truth.clone()
+    tinted[:, model.layout.slice("texture")] += 0.5
+    errors = surface_errors(model, tinted, truth)
+    assert errors["shape"].abs().max() == 0 and (errors["albedo"] > 0).all()
+    _, albedo = model.decode(tinted)
+    _, true_albedo = model.decode(truth)
+    assert torch.allclose(errors["albedo"], (albedo - true_albedo).abs().mean((1, 2)))
 
 
 def test_a_missing_checkpoint_names_what_makes_it(tmp_path):

@@ -1,4 +1,5 @@
-"""What the 3D face model alone explains: the oracle render and the gap it leaves.
+"""Baselines: what the 3D face model alone explains (the oracle render, the gap it leaves,
+the oracle-render paste) and classical inpainting (scikit-image's biharmonic).
 
 The oracle render is the plain 3DMM render (`face3d.render_faces`) of a sample's exact
 coefficients: what a perfect N3D would hand the inpainting generator. The synthetic faces
@@ -12,10 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+from skimage.restoration import inpaint_biharmonic
 
 from .face3d import MorphableModel, RenderOutput, load_face_model, render_faces
-from .images import quantize
+from .images import from_uint8, quantize, to_uint8
 from .metrics import mean_std, psnr, region_mean, ssim_map
 from .training.batches import dataset_batches
 
@@ -24,6 +27,33 @@ from .training.batches import dataset_batches
 def oracle_render(model: MorphableModel, coeffs: torch.Tensor, image_size: int) -> RenderOutput:
     """The plain 3DMM render of exact coefficients `(B, size)`, on a black background."""
     return render_faces(model, coeffs, image_size)
+
+
+@torch.no_grad()
+def oracle_paste(model: MorphableModel, batch: dict) -> torch.Tensor:
+    """The oracle render of each sample's true coefficients pasted into its masked image
+    inside the true occlusion: `(B, 3, H, W)` in [-1, 1]. What the 3DMM alone gives a
+    generator that copied its render (black where the mask reaches past the face)."""
+    masked = batch["masked"]
+    render = oracle_render(model, batch["coeffs"], masked.shape[-1]).image
+    return torch.where(batch["occlusion"] > 0.5, render, masked)
+
+
+def biharmonic_inpaint(masked: torch.Tensor, occlusion: torch.Tensor) -> torch.Tensor:
+    """scikit-image's biharmonic inpainting of each image `(B, 3, H, W)` in [-1, 1] inside
+    `occlusion` `(B, 1, H, W)` in {0, 1}: smooth colour continued in from the hole's border.
+    Outside the occlusion the input is kept exactly; a hole over the whole image (nothing to
+    continue from) is filled with mid-grey."""
+    out = []
+    for image, hole in zip(masked, occlusion, strict=True):
+        hole = hole[0].cpu().numpy() > 0.5
+        if hole.all():
+            out.append(torch.zeros_like(image))
+            continue
+        pixels = to_uint8(image).astype(np.float64) / 255
+        filled = inpaint_biharmonic(pixels, hole, channel_axis=-1) if hole.any() else pixels
+        out.append(from_uint8(np.round(filled.clip(0, 1) * 255).astype(np.uint8)))
+    return torch.where(occlusion > 0.5, torch.stack(out), masked)
 
 
 @dataclass

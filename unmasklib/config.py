@@ -43,6 +43,22 @@ class Profile:
     n3d_lr: float = 5e-4
     lambda_id: float = 0.1
     lambda_lm: float = 0.001
+    # Inpainting (notebook 04): G and its critic D. lambda_*: the seed's phase-2 weights;
+    # lambda_gp: WGAN-GP's own. truth_render_probability: the share of training samples whose
+    # render G sees is made from the true coefficients (the hidden expression under the mask)
+    # instead of N3D's, so that G learns to follow the 3D face rather than ignore it.
+    inpaint_steps: int = 2000
+    inpaint_batch: int = 8
+    inpaint_lr: float = 1e-4
+    inpaint_width: int = 32            # G's first level's channels (x2 per level, up to x4)
+    critic_width: int = 32             # D's first layer's channels
+    lambda_pix: float = 10.0
+    inpaint_lambda_id: float = 0.1
+    lambda_tv: float = 0.1
+    lambda_adv: float = 0.01
+    lambda_gp: float = 10.0
+    truth_render_probability: float = 0.5
+    occlusion_dilation: int = 1        # pixels N3D's occlusion map is grown by before painting
 
 
 PROFILES = {
@@ -51,7 +67,8 @@ PROFILES = {
                      identity_steps=20, identity_batch=16, identity_width=8,
                      identity_image_size=32, n3d_backbone="small", n3d_width=16,
                      n3d_steps=20),
-    "cpu": Profile("cpu", image_size=128, train_samples=800, test_samples=200),
+    "cpu": Profile("cpu", image_size=128, train_samples=8000, test_samples=200,
+                   inpaint_steps=600, inpaint_lr=5e-4),
     "paper": Profile("paper", image_size=256, train_samples=800, test_samples=200,
                      checkpoint_every=1000, identity_train_samples=8000,
                      identity_steps=20000, identity_batch=128, identity_lr=1e-4,

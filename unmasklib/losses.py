@@ -9,6 +9,15 @@ follow Deep3DFaceRecon (Deng et al. 2019), where the seed's weights come from: c
 differences in [0, 1] units, landmarks in pixels of a 224-pixel crop, landmark weights of 20
 on the lower nose ridge and the inner lips.
 
+Phase 2 (inpainting generator G, PatchGAN critic D):
+
+    L_G = lambda_pix * L_pix + lambda_id * L_id + lambda_tv * L_tv + lambda_adv * L_adv
+    L_D = E[D(fake)] - E[D(real)] + lambda_gp * GP
+
+with the seed's lambda_pix = 10, lambda_id = 0.1, lambda_tv = 0.1, lambda_adv = 0.01. The
+adversarial pair is WGAN-GP's (Gulrajani et al. 2017): the seed names a gradient penalty,
+which is that loss's own regulariser, with its usual lambda_gp = 10.
+
 Terms that need ground truth take `valid` `(B,)` bool: samples where it is False (photos with
 NaN coefficients and landmarks) are left out of the mean, and their NaNs never reach a sum or
 a gradient. A batch with no valid sample gives 0 for that term.
@@ -185,4 +194,66 @@ def phase1_loss(occlusion_logits: torch.Tensor, coeffs: torch.Tensor, render: Re
     }
     terms["total"] = (terms["bce"] + terms["coef"] + terms["photo"]
                       + lambda_id * terms["id"] + lambda_lm * terms["lm"])
+    return terms
+
+
+def pixel_l1(result: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+    """L_pix = ||I_hat - I||_1, the mean absolute difference over every pixel and channel of
+    `(B, 3, H, W)` images in [-1, 1]. On G's composite only the occluded pixels differ, so
+    this is the hidden region's L1 times its share of the image."""
+    return (result - clean).abs().mean()
+
+
+def total_variation(images: torch.Tensor) -> torch.Tensor:
+    """L_tv = ||grad_x I||_2 + ||grad_y I||_2 of `(B, C, H, W)` images, each norm divided by
+    the square root of its number of differences (a root mean square), so the value and
+    lambda_tv mean the same at every image size."""
+    dx = images[..., :, 1:] - images[..., :, :-1]
+    dy = images[..., 1:, :] - images[..., :-1, :]
+    return dx.square().mean().sqrt() + dy.square().mean().sqrt()
+
+
+def generator_adversarial(fake_scores: torch.Tensor) -> torch.Tensor:
+    """L_adv = -E[D(fake)]: G gains by raising the critic's scores of its images."""
+    return -fake_scores.mean()
+
+
+def critic_wasserstein(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """E[D(fake)] - E[D(real)]: the critic lowers it by scoring real above fake; minus its
+    value estimates the Wasserstein distance between the two image distributions."""
+    return fake_scores.mean() - real_scores.mean()
+
+
+def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor,
+                     fake: torch.Tensor, generator: torch.Generator | None = None,
+                     ) -> torch.Tensor:
+    """GP = E[(||grad_x D(x)||_2 - 1)^2] at x = a * real + (1 - a) * fake, a ~ U(0, 1) per
+    sample: keeps the critic 1-Lipschitz along the lines between real and fake images.
+
+    critic(x) -> scores `(B, ...)`; real, fake `(B, C, H, W)`. Differentiable with respect to
+    the critic's weights (the graph of the gradient is kept), not to `real` or `fake`.
+    """
+    mix = torch.rand(real.shape[0], 1, 1, 1, generator=generator, dtype=real.dtype)
+    mix = mix.to(real.device)
+    points = (mix * real.detach() + (1 - mix) * fake.detach()).requires_grad_(True)
+    scores = critic(points)
+    (grad,) = torch.autograd.grad(scores.sum(), points, create_graph=True)
+    return (grad.flatten(1).norm(dim=1) - 1).square().mean()
+
+
+def phase2_generator_loss(result: torch.Tensor, clean: torch.Tensor,
+                          similarity: torch.Tensor, fake_scores: torch.Tensor,
+                          lambda_pix: float = 10.0, lambda_id: float = 0.1,
+                          lambda_tv: float = 0.1, lambda_adv: float = 0.01,
+                          ) -> dict[str, torch.Tensor]:
+    """L_G and its terms: {"pix", "id", "tv", "adv", "total"}, scalar tensors.
+
+    result: G's composite, clean: the truth, both `(B, 3, H, W)` in [-1, 1];
+    similarity `(B,)`: identity cosine of result and clean (`identity_similarity`);
+    fake_scores: the critic's scores of `result`.
+    """
+    terms = {"pix": pixel_l1(result, clean), "id": identity_loss(similarity),
+             "tv": total_variation(result), "adv": generator_adversarial(fake_scores)}
+    terms["total"] = (lambda_pix * terms["pix"] + lambda_id * terms["id"]
+                      + lambda_tv * terms["tv"] + lambda_adv * terms["adv"])
     return terms

@@ -119,3 +119,12 @@ def landmark_nme(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     left, right = OUTER_EYE_CORNERS
     interocular = (target[:, left] - target[:, right]).double().norm(dim=-1)
     return (predicted - target).double().norm(dim=-1).mean(1) / interocular
+
+
+def pearson_r(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Pearson correlation of two equally long 1-D samples (NaN when either is constant)."""
+    if a.shape != b.shape or a.dim() != 1:
+        raise ValueError(f"expected two equally long 1-D tensors, got {tuple(a.shape)} and "
+                         f"{tuple(b.shape)}")
+    a, b = a.double() - a.double().mean(), b.double() - b.double().mean()
+    return (a * b).sum() / (a.norm() * b.norm())

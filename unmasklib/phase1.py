@@ -33,6 +33,7 @@ from .training import (
     dataset_batches,
     fit,
     load_finished_checkpoint,
+    load_or_train,
     pick_device,
 )
 
@@ -63,14 +64,10 @@ def build_n3d(settings: dict, seed: int, face_model: MorphableModel) -> N3D:
                    width=settings["width"])
 
 
-def _identity_encoder(profile: Profile, folder: Path, device: torch.device) -> nn.Module:
-    """The run's trained identity encoder, frozen; trained first when it is missing."""
-    try:
-        return load_identity_encoder(profile, folder, device)
-    except (FileNotFoundError, ValueError) as missing:
-        print(f"note: {missing}; training it first (notebook 02 does the same)")
-        train_identity_encoder(profile, folder, device=device)
-        return load_identity_encoder(profile, folder, device)
+def frozen_identity_encoder(profile: Profile, folder: Path, device: torch.device) -> nn.Module:
+    """The run's trained identity encoder, frozen; trained first (with a note) when missing."""
+    return load_or_train(lambda: load_identity_encoder(profile, folder, device),
+                         lambda: train_identity_encoder(profile, folder, device=device))
 
 
 def n3d_step(n3d: N3D, face_model: MorphableModel, encoder: nn.Module, settings: dict):
@@ -98,7 +95,7 @@ def train_n3d(profile: Profile | str | None = None, run_folder: str | Path | Non
     face_model = load_face_model().to(device)
     settings = n3d_settings(profile)
     n3d = build_n3d(settings, profile.seed, face_model).to(device)
-    encoder = _identity_encoder(profile, folder, device)
+    encoder = frozen_identity_encoder(profile, folder, device)
     run = fit(MODEL_NAME, profile, folder, {"n3d": n3d}, {"adam": adam(n3d.parameters())},
               n3d_step(n3d, face_model, encoder, settings),
               lambda: Batches(phase_sets(profile, folder, progress)[0], profile.n3d_batch,
@@ -128,7 +125,11 @@ class N3DReport:
     iou `(N,)` occlusion IoU; nme `(N,)` landmark error over the inter-ocular distance;
     pose_error `(N, 3)` |yaw|, |pitch|, |roll| errors in degrees; block_error and
     mean_face_error: block name -> `(N,)` mean absolute coefficient error of N3D and of always
-    predicting the training set's mean coefficients; mask_type: one per sample.
+    predicting the training set's mean coefficients; surface_error, mean_face_surface_error:
+    "shape" -> `(N,)` mean distance of the unposed vertices (identity and expression) from
+    the true ones, model units; "albedo" -> `(N,)` mean absolute albedo error in [0, 1]: what
+    the coefficients change on the face, each component weighted by how much it shows;
+    mask_type: one per sample.
     """
 
     iou: torch.Tensor
@@ -136,6 +137,8 @@ class N3DReport:
     pose_error: torch.Tensor
     block_error: dict[str, torch.Tensor]
     mean_face_error: dict[str, torch.Tensor]
+    surface_error: dict[str, torch.Tensor]
+    mean_face_surface_error: dict[str, torch.Tensor]
     mask_type: list[str]
 
     def summary(self) -> dict[str, float]:
@@ -171,7 +174,8 @@ def evaluate_n3d(n3d: N3D, profile: Profile | str | None = None,
     face_model = load_face_model()
     layout = face_model.layout
     mean_coeffs = torch.stack([train[i]["coeffs"] for i in range(len(train))]).mean(0)
-    parts: dict[str, list] = {"iou": [], "nme": [], "pose": [], "block": [], "mean": []}
+    parts: dict[str, list] = {"iou": [], "nme": [], "pose": [], "block": [], "mean": [],
+                              "surface": [], "mean_surface": []}
     kinds: list[str] = []
     for batch in dataset_batches(test, batch_size, "evaluating N3D", progress):
         occlusion, coeffs = predict(n3d, batch["masked"], batch_size)
@@ -184,6 +188,9 @@ def evaluate_n3d(n3d: N3D, profile: Profile | str | None = None,
         parts["pose"].append((coeffs - truth)[:, angles:angles + 3].abs() * 180 / math.pi)
         parts["block"].append(layout.split((coeffs - truth).abs()))
         parts["mean"].append(layout.split((mean_coeffs - truth).abs()))
+        parts["surface"].append(surface_errors(face_model, coeffs, truth))
+        parts["mean_surface"].append(surface_errors(face_model, mean_coeffs.expand_as(truth),
+                                                    truth))
         kinds += batch["mask_type"]
     blocks = [name for name, _ in layout.blocks]
     return N3DReport(
@@ -193,4 +200,20 @@ def evaluate_n3d(n3d: N3D, profile: Profile | str | None = None,
                      for name in blocks},
         mean_face_error={name: torch.cat([p[name].mean(1) for p in parts["mean"]])
                          for name in blocks},
+        surface_error={name: torch.cat([p[name] for p in parts["surface"]])
+                       for name in ("shape", "albedo")},
+        mean_face_surface_error={name: torch.cat([p[name] for p in parts["mean_surface"]])
+                                 for name in ("shape", "albedo")},
         mask_type=kinds)
+
+
+@torch.no_grad()
+def surface_errors(face_model: MorphableModel, coeffs: torch.Tensor,
+                   truth: torch.Tensor) -> dict[str, torch.Tensor]:
+    """How far the face of `coeffs` is from that of `truth` (both `(N, size)`): "shape",
+    the mean vertex distance before posing, and "albedo", the mean absolute albedo
+    difference, `(N,)` each."""
+    vertices, albedo = face_model.decode(coeffs)
+    true_vertices, true_albedo = face_model.decode(truth)
+    return {"shape": (vertices - true_vertices).norm(dim=-1).mean(1),
+            "albedo": (albedo - true_albedo).abs().mean((1, 2))}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -286,5 +287,28 @@ def plot_roc(results: dict, size: tuple[float, float] = (4.5, 3.4)) -> Figure:
     ax.set_ylabel("true accept rate (TAR)", fontsize=9)
     ax.legend(fontsize=8, loc="lower right")
     ax.spines[["top", "right"]].set_visible(False)
+    figure.tight_layout()
+    return figure
+
+
+def edit_fidelity_figure(results: dict, size: tuple[float, float] = (4.2, 3.4)) -> Figure:
+    """Set against recovered value of an edited expression, one colour per model, with
+    Pearson's r in the legend and the line where they agree.
+
+    results: label -> `phase2.EditFidelity` (`set`, `recovered` `(N, V)`, `r`, `name`).
+    """
+    figure, ax = plt.subplots(figsize=size)
+    low, high = math.inf, -math.inf
+    for label, fidelity in results.items():
+        x = fidelity.set.flatten().numpy()
+        jitter = (np.arange(len(x)) % 7 - 3) * 0.012 * (x.max() - x.min() + 1e-9)
+        ax.scatter(x + jitter, fidelity.recovered.flatten().numpy(), s=12, alpha=0.7,
+                   label=f"{label}: r = {fidelity.r:.2f}")
+        low = min(low, float(x.min()), float(fidelity.recovered.min()))
+        high = max(high, float(x.max()), float(fidelity.recovered.max()))
+    ax.plot([low, high], [low, high], "k:", linewidth=1, label="recovered = set")
+    name = next(iter(results.values())).name
+    ax.set(xlabel=f"{name} set for the render", ylabel=f"{name} N3D reads from the result")
+    ax.legend(fontsize=8)
     figure.tight_layout()
     return figure

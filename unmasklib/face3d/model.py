@@ -116,6 +116,20 @@ class MorphableModel:
                                                  self.texture_basis)
         return vertices, albedo.clamp(0, 1)
 
+    def with_expression(self, coeffs: torch.Tensor, values: dict[str, float]) -> torch.Tensor:
+        """A copy of `coeffs` `(B, layout.size)` with the named expression components set to
+        `values` (e.g. {"jaw_open": 1.5}) in every row; an unknown name raises KeyError
+        listing the names."""
+        unknown = [name for name in values if name not in self.expression_names]
+        if unknown:
+            raise KeyError(f"no expression component {unknown[0]!r}; named ones are "
+                           f"{[n for n in self.expression_names if not n.startswith('expr')]}")
+        edited = coeffs.clone()
+        start = self.layout.slice("expression").start
+        for name, value in values.items():
+            edited[:, start + self.expression_names.index(name)] = value
+        return edited
+
     def sample_coeffs(self, batch_size: int, generator: torch.Generator | None = None,
                       ) -> torch.Tensor:
         """Random plausible faces `(batch_size, layout.size)` on the model's device.

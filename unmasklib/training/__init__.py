@@ -13,6 +13,7 @@ from .checkpoint import (
     checkpoint_path,
     load_checkpoint,
     load_finished_checkpoint,
+    load_or_train,
     load_weights,
     save_checkpoint,
 )
@@ -29,6 +30,6 @@ from .loop import (
 __all__ = [
     "Batches", "NonFiniteLossError", "Run", "adam", "batch_indices", "checkpoint_path",
     "collate", "dataset_batches", "descend", "fit", "learning_rate", "load_checkpoint",
-    "load_finished_checkpoint", "load_weights", "pick_device", "save_checkpoint",
+    "load_finished_checkpoint", "load_or_train", "load_weights", "pick_device", "save_checkpoint",
     "step_generator", "to_device",
 ]

@@ -23,12 +23,15 @@ import pickle
 import random
 import tempfile
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
 from torch import nn
+
+T = TypeVar("T")
 
 CHECKPOINT_FORMAT = 1
 
@@ -104,6 +107,18 @@ def load_finished_checkpoint(folder: str | Path, model_name: str, profile_name: 
         raise ValueError(f"{path} holds an unfinished run (step {state['step']}): finish it "
                          f"with {made_by}")
     return state
+
+
+def load_or_train(load: Callable[[], T], train: Callable[[], object]) -> T:
+    """`load()`, or, when it finds no finished checkpoint (FileNotFoundError, ValueError),
+    `train()` with a note saying so and then `load()`: how a notebook or phase produces the
+    upstream artefact its run folder lacks."""
+    try:
+        return load()
+    except (FileNotFoundError, ValueError) as missing:
+        print(f"note: {missing}; training it first")
+        train()
+        return load()
 
 
 def load_weights(state: dict, models: Mapping[str, nn.Module],

@@ -1,0 +1,169 @@
+"""Phase-2 training, reuse, loading and evaluation end to end on the smoke profile, and the
+pieces around it: dilation, the renders G is shown, the baselines, edit fidelity."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from unmasklib.baselines import biharmonic_inpaint, oracle_paste
+from unmasklib.config import get_profile
+from unmasklib.face3d import load_face_model, render_faces
+from unmasklib.metrics import pearson_r
+from unmasklib.phase1 import phase_sets
+from unmasklib.phase2 import (
+    dilate,
+    edit_fidelity,
+    evaluate_inpainting,
+    frozen_n3d,
+    guide_renders,
+    load_inpainting,
+    train_inpainting,
+)
+from unmasklib.training import collate
+
+PROFILE = dataclasses.replace(get_profile("smoke"), inpaint_steps=4, n3d_steps=4,
+                              identity_steps=4)
+
+
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("phase2")
+    train_inpainting(PROFILE, folder, progress=False)
+    return folder
+
+
+def test_training_trains_what_is_missing_first_and_writes_a_checkpoint(run_folder):
+    for name in ("identity", "n3d", "inpainting"):
+        assert (run_folder / f"{name}.pt").exists()
+
+
+def test_a_finished_run_is_reused_and_loads_frozen(run_folder, capsys):
+    generator, run = train_inpainting(PROFILE, run_folder, progress=False)
+    assert run.reused and "reusing" in capsys.readouterr().out
+    loaded = load_inpainting(PROFILE, run_folder)
+    assert not any(p.requires_grad for p in loaded.parameters())
+    for ours, theirs in zip(generator.state_dict().values(), loaded.state_dict().values(),
+                            strict=True):
+        assert torch.equal(ours.cpu(), theirs.cpu())
+    assert set(run.history) == {"pix", "id", "tv", "adv", "critic", "gp", "total"}
+    assert all(len(values) == PROFILE.inpaint_steps for values in run.history.values())
+
+
+def test_the_same_seed_trains_the_same_weights(run_folder, tmp_path):
+    for name in ("identity.pt", "n3d.pt", "data"):
+        source = run_folder / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / name)
+    again, _ = train_inpainting(PROFILE, tmp_path, progress=False)
+    first = load_inpainting(PROFILE, run_folder)
+    for ours, theirs in zip(first.state_dict().values(), again.state_dict().values(),
+                            strict=True):
+        assert torch.equal(ours.cpu(), theirs.cpu())
+
+
+def test_evaluation_scores_every_method_inside_the_true_occlusion(run_folder):
+    ablation, _ = train_inpainting(PROFILE, run_folder, use_render=False, progress=False)
+    ours = load_inpainting(PROFILE, run_folder)
+    scores = evaluate_inpainting({"ours": ours, "no prior": ablation}, PROFILE, run_folder,
+                                 progress=False)
+    methods = [row["method"] for row in scores.table()]
+    assert methods == ["ours", "no prior", "biharmonic (N3D occlusion)",
+                       "biharmonic (true occlusion)", "oracle render paste"]
+    worn = sum(kind != "none" for kind in scores.mask_type)
+    assert all(row["n"] == worn for row in scores.table())
+    assert all(np.isfinite(row["psnr"]) for row in scores.table())
+
+
+def test_a_missing_checkpoint_names_what_makes_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="notebook 04"):
+        load_inpainting(PROFILE, tmp_path)
+    with pytest.raises(FileNotFoundError, match="use_render=False"):
+        load_inpainting(PROFILE, tmp_path, use_render=False)
+
+
+def test_edit_fidelity_sets_and_reads_back_the_named_expression(run_folder):
+    test = phase_sets(PROFILE, run_folder, progress=False)[1]
+    masked = torch.stack([test[i]["masked"] for i in range(3)])
+    n3d = frozen_n3d(PROFILE, run_folder, torch.device("cpu"))
+    fidelity = edit_fidelity(load_inpainting(PROFILE, run_folder), n3d, load_face_model(),
+                             masked, "jaw_open", (0.0, 1.0, 2.0))
+    assert fidelity.set.shape == fidelity.recovered.shape == (3, 3)
+    assert torch.equal(fidelity.set[:, 2], torch.full((3,), 2.0))
+    assert fidelity.r == pytest.approx(float(pearson_r(fidelity.set.flatten(),
+                                                       fidelity.recovered.flatten())))
+
+
+def test_dilation_grows_a_pixel_into_a_square():
+    mask = torch.zeros(1, 1, 9, 9)
+    mask[0, 0, 4, 4] = 1
+    grown = dilate(mask, 2)
+    assert grown.sum() == 25 and grown[0, 0, 2:7, 2:7].eq(1).all()
+    assert torch.equal(dilate(mask, 0), mask)
+
+
+def test_renders_come_from_the_truth_with_the_given_probability():
+    model = load_face_model()
+    g = torch.Generator().manual_seed(0)
+    truth, guess = model.sample_coeffs(2, g), model.sample_coeffs(2, g)
+    batch = {"coeffs": truth, "masked": torch.zeros(2, 3, 32, 32),
+             "has_ground_truth": torch.tensor([True, False])}
+    always = guide_renders(model, batch, guess, 1.0, torch.Generator().manual_seed(0))
+    never = guide_renders(model, batch, guess, 0.0, torch.Generator().manual_seed(0))
+    of_truth = render_faces(model, truth, 32).image
+    of_guess = render_faces(model, guess, 32).image
+    assert torch.equal(always[0], of_truth[0]) and torch.equal(never[0], of_guess[0])
+    assert torch.equal(always[1], of_guess[1])  # no ground truth: N3D's guess, always
+
+
+def test_biharmonic_inpainting_continues_a_linear_ramp_and_keeps_the_rest():
+    ramp = torch.linspace(-0.8, 0.8, 32)
+    image = ramp.view(1, 1, 1, 32).expand(1, 3, 32, 32).clone()
+    hole = torch.zeros(1, 1, 32, 32)
+    hole[..., 10:20, 12:22] = 1
+    masked = torch.where(hole > 0, torch.ones_like(image), image)
+    filled = biharmonic_inpaint(masked, hole)
+    outside = hole.expand_as(image) == 0
+    assert torch.equal(filled[outside], masked[outside])
+    assert (filled - image)[~outside].abs().max() < 2 / 255 + 1e-6  # 8-bit levels
+    everything = torch.ones_like(hole)
+    assert torch.equal(biharmonic_inpaint(masked, everything), torch.zeros_like(masked))
+
+
+def test_the_oracle_paste_is_the_true_render_inside_the_occlusion():
+    model = load_face_model()
+    coeffs = model.sample_coeffs(2, torch.Generator().manual_seed(1))
+    masked = torch.rand(2, 3, 32, 32) * 2 - 1
+    occlusion = torch.zeros(2, 1, 32, 32)
+    occlusion[..., 16:, :] = 1
+    batch = collate([{"masked": masked[i], "occlusion": occlusion[i], "coeffs": coeffs[i]}
+                     for i in range(2)])
+    pasted = oracle_paste(model, batch)
+    render = render_faces(model, coeffs, 32).image
+    assert torch.equal(pasted[..., 16:, :], render[..., 16:, :])
+    assert torch.equal(pasted[..., :16, :], masked[..., :16, :])
+
+
+def test_pearson_r_matches_numpy():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(50, generator=g), torch.randn(50, generator=g)
+    assert float(pearson_r(a, a + 0.3 * b)) == pytest.approx(
+        np.corrcoef(a.numpy(), (a + 0.3 * b).numpy())[0, 1], rel=1e-6)
+    assert float(pearson_r(a, -2 * a)) == pytest.approx(-1.0)
+
+
+def test_named_expressions_are_set_and_unknown_names_refused():
+    model = load_face_model()
+    coeffs = model.sample_coeffs(3, torch.Generator().manual_seed(0))
+    edited = model.with_expression(coeffs, {"jaw_open": 1.5, "smile": -0.5})
+    start = model.layout.slice("expression").start
+    assert edited[:, start + model.expression_names.index("jaw_open")].eq(1.5).all()
+    assert edited[:, start + model.expression_names.index("smile")].eq(-0.5).all()
+    changed = (edited != coeffs).any(0).nonzero().flatten().tolist()
+    assert set(changed) <= {start + model.expression_names.index(n) for n in ("jaw_open",
+                                                                                 "smile")}
+    with pytest.raises(KeyError, match="grin"):
+        model.with_expression(coeffs, {"grin": 1.0})
