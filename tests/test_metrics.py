@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.linalg
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
@@ -84,3 +85,55 @@ def test_landmark_nme_by_hand():
     predicted = target.clone()
     predicted[0, 5] += torch.tensor([3.0, 4.0])  # one point 5 px off
     assert metrics.landmark_nme(predicted, target).item() == pytest.approx(5 / 68 / 40)
+
+
+def test_frechet_distance_of_diagonal_gaussians_has_the_closed_form():
+    # Diagonal covariances commute: FD = |dm|^2 + sum_i (s_a,i - s_b,i)^2 with s the std.
+    mean_a, mean_b = torch.tensor([0.0, 1.0, -2.0]), torch.tensor([1.0, 1.0, 0.5])
+    std_a, std_b = torch.tensor([1.0, 2.0, 0.5]), torch.tensor([3.0, 0.5, 0.5])
+    distance = metrics.frechet_distance_of_moments(mean_a, torch.diag(std_a ** 2),
+                                           mean_b, torch.diag(std_b ** 2))
+    expected = float((mean_a - mean_b).square().sum() + (std_a - std_b).square().sum())
+    assert distance == pytest.approx(expected, rel=1e-9)
+
+
+def test_frechet_distance_of_rotated_gaussians_matches_scipy_sqrtm():
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(4, 4, generator=g, dtype=torch.float64), torch.randn(4, 4, generator=g,
+                                                                           dtype=torch.float64)
+    cov_a, cov_b = x @ x.T + 0.1 * torch.eye(4), y @ y.T + 0.1 * torch.eye(4)
+    mean_a, mean_b = torch.randn(4, generator=g), torch.randn(4, generator=g)
+    root = scipy.linalg.sqrtm(cov_a.numpy() @ cov_b.numpy()).real
+    expected = (float((mean_a - mean_b).double().square().sum())
+                + np.trace(cov_a.numpy() + cov_b.numpy() - 2 * root))
+    distance = metrics.frechet_distance_of_moments(mean_a, cov_a, mean_b, cov_b)
+    assert distance == pytest.approx(expected, rel=1e-7)
+
+
+def test_frechet_distance_of_samples_uses_their_moments():
+    g = torch.Generator().manual_seed(1)
+    a = torch.randn(4000, 2, generator=g, dtype=torch.float64)
+    b = torch.randn(4000, 2, generator=g, dtype=torch.float64) * 2 + 3
+    # Exact for the sample moments; close to the population value (|dm|^2 = 18, stds 1 vs 2).
+    assert metrics.frechet_distance(a, b) == pytest.approx(metrics.frechet_distance_of_moments(
+        a.mean(0), torch.cov(a.T), b.mean(0), torch.cov(b.T)), rel=1e-12)
+    assert metrics.frechet_distance(a, b) == pytest.approx(18 + 2 * 1.0, rel=0.05)
+    assert metrics.frechet_distance(a, a) == pytest.approx(0, abs=1e-9)
+    with pytest.raises(ValueError, match="at least 2"):
+        metrics.frechet_distance(a[:1], b)
+
+
+def test_diversity_and_best_of_k_against_a_hand_count():
+    clean = torch.zeros(1, 3, 4, 4)
+    samples = torch.stack([torch.full((3, 4, 4), v) for v in (0.0, 0.5, -1.0)])
+    region = torch.zeros(1, 1, 4, 4)
+    region[..., :2, :] = 1
+    samples[:, :, 2:, :] = 0.25  # outside the region every completion is the same
+    # pairs: |0 - 0.5|, |0 + 1|, |0.5 + 1| -> mean 1.0 inside; 0 outside.
+    assert float(metrics.pairwise_l1(samples, region)) == pytest.approx(1.0)
+    assert float(metrics.pairwise_l1(samples, 1 - region)) == 0
+    # the best of three inside the region is the exact one (0 error): inf dB
+    assert float(metrics.best_of_k_psnr(samples, clean, region)) == float("inf")
+    assert float(metrics.best_of_k_psnr(samples[1:], clean, region)) == pytest.approx(
+        10 * np.log10(4 / 0.25))
+    assert np.isnan(float(metrics.pairwise_l1(samples[:1], region)))

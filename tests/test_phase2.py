@@ -13,16 +13,20 @@ import torch
 from unmasklib.baselines import biharmonic_inpaint, oracle_paste
 from unmasklib.config import get_profile
 from unmasklib.face3d import load_face_model, render_faces
-from unmasklib.metrics import pearson_r
+from unmasklib.metrics import pairwise_l1, pearson_r
 from unmasklib.phase1 import phase_sets
 from unmasklib.phase2 import (
+    Guidance,
     dilate,
     edit_fidelity,
     evaluate_inpainting,
     frozen_n3d,
     guide_renders,
     load_inpainting,
+    n3d_guidance,
+    paint_prior_samples,
     train_inpainting,
+    train_inpainting_with_snapshots,
 )
 from unmasklib.training import collate
 
@@ -167,3 +171,38 @@ def test_named_expressions_are_set_and_unknown_names_refused():
                                                                                  "smile")}
     with pytest.raises(KeyError, match="grin"):
         model.with_expression(coeffs, {"grin": 1.0})
+
+
+def test_snapshots_follow_training_and_are_kept(tmp_path, capsys):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    generator, run, snapshots = train_inpainting_with_snapshots(PROFILE, folder, points=2,
+                                                                faces=3, progress=False)
+    assert list(snapshots) == [0, 2, 4] and run.finished
+    assert all(s.shape == (3, 3, PROFILE.image_size, PROFILE.image_size)
+               for s in snapshots.values())
+    assert not torch.equal(snapshots[0], snapshots[4])  # training changed the painting
+    capsys.readouterr()
+    _, again, kept = train_inpainting_with_snapshots(PROFILE, folder, points=2, faces=3,
+                                                     progress=False)
+    assert again.reused and all(torch.equal(kept[k], snapshots[k]) for k in snapshots)
+
+
+def test_prior_samples_differ_inside_the_occlusion_only(run_folder):
+    test = phase_sets(PROFILE, run_folder, progress=False)[1]
+    masked = test[0]["masked"][None]
+    n3d = frozen_n3d(PROFILE, run_folder, torch.device("cpu"))
+    model = load_face_model()
+    # The smoke N3D is barely trained: its coefficients, with a known occlusion (lower half).
+    occlusion = torch.zeros(1, 1, PROFILE.image_size, PROFILE.image_size)
+    occlusion[..., PROFILE.image_size // 2:, :] = 1
+    guidance = Guidance(occlusion, n3d_guidance(n3d, masked, 0).coeffs)
+    generator = load_inpainting(PROFILE, run_folder)
+    samples = paint_prior_samples(generator, model, masked, guidance, k=4, seed=3)
+    assert samples.shape == (4, 3, PROFILE.image_size, PROFILE.image_size)
+    outside = guidance.occlusion.expand_as(samples) == 0
+    assert torch.equal(samples[outside], masked.expand_as(samples)[outside])
+    assert float(pairwise_l1(samples, guidance.occlusion)) > 0
+    assert float(pairwise_l1(samples, 1 - guidance.occlusion)) == 0
+    again = paint_prior_samples(generator, model, masked, guidance, k=4, seed=3)
+    assert torch.equal(samples, again)

@@ -128,3 +128,49 @@ def pearson_r(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
                          f"{tuple(b.shape)}")
     a, b = a.double() - a.double().mean(), b.double() - b.double().mean()
     return (a * b).sum() / (a.norm() * b.norm())
+
+
+def frechet_distance_of_moments(mean_a: torch.Tensor, cov_a: torch.Tensor,
+                                mean_b: torch.Tensor, cov_b: torch.Tensor) -> float:
+    """Frechet distance of two Gaussians N(mean_a, cov_a), N(mean_b, cov_b) (means `(D,)`,
+    covariances `(D, D)`): |mean_a - mean_b|^2 + Tr(cov_a + cov_b - 2 (cov_a cov_b)^(1/2)).
+
+    The trace of the matrix square root is the sum of the square roots of the eigenvalues of
+    the symmetric `s cov_b s` with `s = cov_a^(1/2)`, which avoids a non-symmetric sqrtm."""
+    mean_a, mean_b, cov_a, cov_b = (x.double() for x in (mean_a, mean_b, cov_a, cov_b))
+    values, vectors = torch.linalg.eigh(cov_a)
+    root_a = vectors @ torch.diag(values.clamp(min=0).sqrt()) @ vectors.T
+    cross = torch.linalg.eigvalsh(root_a @ cov_b @ root_a).clamp(min=0).sqrt().sum()
+    return float((mean_a - mean_b).square().sum() + cov_a.trace() + cov_b.trace() - 2 * cross)
+
+
+def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> float:
+    """Frechet distance between two feature sets `(N, D)` and `(M, D)`, each summarised by
+    its mean and (unbiased) covariance: FID's formula, in whatever feature space is given."""
+    if features_a.dim() != 2 or features_b.dim() != 2 or features_a.shape[1] != features_b.shape[1]:
+        raise ValueError(f"expected (N, D) and (M, D) features, got {tuple(features_a.shape)} "
+                         f"and {tuple(features_b.shape)}")
+    if min(len(features_a), len(features_b)) < 2:
+        raise ValueError("each feature set needs at least 2 samples for a covariance")
+    a, b = features_a.double(), features_b.double()
+    return frechet_distance_of_moments(a.mean(0), torch.cov(a.T).reshape(a.shape[1], -1),
+                                       b.mean(0), torch.cov(b.T).reshape(b.shape[1], -1))
+
+
+def pairwise_l1(samples: torch.Tensor, region: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean L1 distance over all pairs of K completions `(K, C, H, W)` of one input, over all
+    pixels or inside `region` `(1, 1, H, W)` (scalar; NaN for K < 2 or an empty region)."""
+    k = len(samples)
+    if k < 2:
+        return torch.tensor(math.nan, dtype=torch.float64)
+    first, second = torch.triu_indices(k, k, offset=1)
+    where = None if region is None else region.expand(len(first), 1, *region.shape[-2:])
+    return l1(samples[first], samples[second], where).mean()
+
+
+def best_of_k_psnr(samples: torch.Tensor, clean: torch.Tensor,
+                   region: torch.Tensor | None = None) -> torch.Tensor:
+    """The highest PSNR (dB) of K completions `(K, C, H, W)` of one input against its clean
+    image `(1, C, H, W)`, over all pixels or inside `region` `(1, 1, H, W)` (scalar)."""
+    where = None if region is None else region.expand(len(samples), 1, *region.shape[-2:])
+    return psnr(samples, clean.expand_as(samples), where).max()

@@ -223,11 +223,14 @@ def train_inpainting_with_snapshots(profile: Profile | str | None = None,
     """`train_inpainting` in `points` equal segments, painting the first `faces` held-out
     faces before training and after each segment: step -> `(faces, 3, H, W)` in [-1, 1].
     Resuming is exact, so the weights are those of one uninterrupted run. The paintings are
-    kept in `<run_folder>/inpainting_snapshots.pt`; a run finished elsewhere (without them)
-    has only its final painting."""
+    kept in `<run_folder>/inpainting_snapshots.pt` with the settings they were made with
+    (others discard them); a run finished elsewhere has only its final painting."""
     profile, folder = resolve_run(profile, run_folder)
     path = folder / "inpainting_snapshots.pt"
-    snapshots = torch.load(path, weights_only=True) if path.exists() else {}
+    made_with = {**inpainting_settings(profile, True), "steps": profile.inpaint_steps,
+                 "lr": profile.inpaint_lr, "seed": profile.seed, "faces": faces}
+    stored = torch.load(path, weights_only=True) if path.exists() else {}
+    snapshots = stored.get("paintings", {}) if stored.get("settings") == made_with else {}
     device = pick_device(device)
     face_model = load_face_model().to(device)
     masked = torch.stack([phase_sets(profile, folder, progress)[1][i]["masked"]
@@ -243,7 +246,7 @@ def train_inpainting_with_snapshots(profile: Profile | str | None = None,
                                           progress=progress)
         if run.step == stop and stop not in snapshots:
             snapshots[stop] = paint(generator, face_model, masked, guidance)
-            torch.save(snapshots, path)
+            torch.save({"settings": made_with, "paintings": snapshots}, path)
     return generator, run, dict(sorted(snapshots.items()))
 
 
@@ -289,6 +292,22 @@ def paint_edited(generator: InpaintingGenerator, face_model: MorphableModel,
     `expression` (e.g. {"jaw_open": 1.5}) for every face. `(N, 3, H, W)` in [-1, 1]."""
     edited = face_model.with_expression(guidance.coeffs.to(face_model.device), expression)
     return paint(generator, face_model, masked, Guidance(guidance.occlusion, edited), seed)
+
+
+def paint_prior_samples(generator: InpaintingGenerator, face_model: MorphableModel,
+                        masked: torch.Tensor, guidance: Guidance, k: int,
+                        seed: int = 0) -> torch.Tensor:
+    """K completions `(K, 3, H, W)` in [-1, 1] of one masked face `(1, 3, H, W)` with its
+    N3D `guidance`: the expression block of N3D's coefficients replaced by K draws from the
+    3DMM prior (`sample_coeffs`), each painted with its own noise. What the mask hides is
+    unknowable; these are K plausible answers. `seed` fixes the draws and the noise."""
+    draws = torch.Generator().manual_seed(seed)
+    expression = face_model.layout.slice("expression")
+    coeffs = guidance.coeffs[:1].repeat(k, 1)
+    coeffs[:, expression] = face_model.sample_coeffs(k, draws)[:, expression].to(coeffs)
+    occlusion = guidance.occlusion[:1].expand(k, -1, -1, -1)
+    return paint(generator, face_model, masked[:1].expand(k, -1, -1, -1),
+                 Guidance(occlusion, coeffs), seed)
 
 
 @dataclass
