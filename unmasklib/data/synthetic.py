@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
 
 from ..config import Profile
 from ..face3d import MorphableModel, load_face_model, render_faces
 from ..images import from_uint8, paste, to_uint8
+from ..progress import progress_bar
 from .appearance import Appearance, apply_appearance, draw_appearance
 from .backgrounds import random_background
 from .masks import (
@@ -216,7 +216,7 @@ class SyntheticMaskedFaces(Dataset):
     def prepare(self) -> None:
         """Load every chunk, generating (and caching, with a root) the missing ones, with a
         progress bar."""
-        for chunk in tqdm(range(self.num_chunks), desc=f"preparing {self.split} faces",
+        for chunk in progress_bar(range(self.num_chunks), desc=f"preparing {self.split} faces",
                           unit="chunk", disable=not self.progress):
             self._chunk(chunk)
 

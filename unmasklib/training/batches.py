@@ -13,9 +13,9 @@ from collections.abc import Iterator, Sequence
 
 import torch
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
 
 from ..data.seeding import generator_for
+from ..progress import progress_bar
 
 
 def step_generator(seed: int, step: int, purpose: str = "step") -> torch.Generator:
@@ -60,7 +60,7 @@ def dataset_batches(dataset: Dataset, batch_size: int, desc: str,
                     progress: bool = True) -> Iterator[dict]:
     """Every sample of `dataset` once, in order, as collated batches of up to `batch_size`,
     with a progress bar labelled `desc`: how evaluations walk a test set."""
-    for start in tqdm(range(0, len(dataset), batch_size), desc=desc, unit="batch",
+    for start in progress_bar(range(0, len(dataset), batch_size), desc=desc, unit="batch",
                       disable=not progress):
         yield collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from ..config import Profile
+from ..progress import progress_bar
 from .batches import to_device
 from .checkpoint import (
     checkpoint_path,
@@ -152,7 +152,7 @@ def fit(model_name: str, profile: Profile | str, folder: str | Path,
     device = next(next(iter(models.values())).parameters()).device
     for model in models.values():
         model.train()
-    bar = tqdm(range(start, end), initial=start, total=steps, desc=model_name,
+    bar = progress_bar(range(start, end), initial=start, total=steps, desc=model_name,
                disable=not progress)
     for step in bar:
         for optimizer in optimizers.values():
