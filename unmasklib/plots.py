@@ -312,3 +312,34 @@ def edit_fidelity_figure(results: dict, size: tuple[float, float] = (4.2, 3.4)) 
     ax.legend(fontsize=8)
     figure.tight_layout()
     return figure
+
+
+def method_rows(rows: dict[str, torch.Tensor], cell: float = 1.6) -> Figure:
+    """Faces in columns, one row per entry of `rows` (name -> `(N, 3, H, W)` in [-1, 1]):
+    e.g. the masked input, each method's result and the clean face. A parenthesis in a name
+    starts a second line of its label."""
+    return image_table(list(rows.values()), [name.replace(" (", "\n(") for name in rows],
+                       cell=cell)
+
+
+def scores_by_mask_type(by_mask_type: dict[str, list[dict]],
+                        metrics: Sequence[str] = ("psnr_occluded", "ssim_occluded"),
+                        size: tuple[float, float] = (10, 3.2)) -> Figure:
+    """Grouped bars (mean, std as error bars) of `metrics` per method and mask type.
+
+    by_mask_type: mask type -> rows of `evaluation.Evaluation.table(kind)`."""
+    kinds = list(by_mask_type)
+    methods = [row["method"] for row in next(iter(by_mask_type.values()))]
+    figure, axes = plt.subplots(1, len(metrics), figsize=size, squeeze=False)
+    width = 0.8 / len(methods)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        for m, method in enumerate(methods):
+            rows = [next(r for r in by_mask_type[kind] if r["method"] == method) for kind in kinds]
+            ax.bar(np.arange(len(kinds)) + m * width, [r[metric] for r in rows], width,
+                   yerr=[r[f"{metric}_std"] for r in rows], label=method, capsize=2)
+        ax.set_xticks(np.arange(len(kinds)) + 0.4 - width / 2, kinds)
+        ax.set_title(metric.replace("_occluded", " inside the occlusion").upper()
+                     .replace("INSIDE THE OCCLUSION", "inside the occlusion"), fontsize=10)
+    axes[0, -1].legend(fontsize=7, loc="lower right")
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,102 @@
+"""The evaluation end to end on the smoke profile, its report, and the optional standard FID."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import pytest
+import torch
+import torchvision
+
+from unmasklib.config import get_profile
+from unmasklib.evaluation import (
+    METRICS,
+    evaluate,
+    inception_features,
+    inception_weights,
+    markdown_table,
+    write_report,
+)
+
+PROFILE = dataclasses.replace(get_profile("smoke"), inpaint_steps=4, n3d_steps=4,
+                              identity_steps=4)
+METHODS = ["ours", "no 3D prior", "biharmonic (N3D occlusion)", "biharmonic (true occlusion)",
+           "oracle render paste"]
+
+
+@pytest.fixture(scope="module")
+def evaluation(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("evaluation")
+    return evaluate(PROFILE, folder, k=3, diversity_faces=2, edit_faces=2, examples=2,
+                    progress=False)
+
+
+def test_every_method_gets_every_metric_on_every_face(evaluation):
+    faces = PROFILE.test_samples
+    assert list(evaluation.scores) == METHODS
+    for metrics in evaluation.scores.values():
+        assert set(metrics) == set(METRICS)
+        assert all(values.shape == (faces,) for values in metrics.values())
+    masked = int(evaluation.masked.sum())
+    assert [row["n"] for row in evaluation.table()] == [masked] * len(METHODS)
+    identity = evaluation.scores["ours"]["identity"]
+    assert ((identity >= -1 - 1e-6) & (identity <= 1 + 1e-6)).all()
+
+
+def test_whole_image_scores_are_better_than_occluded_ones_for_copied_pixels(evaluation):
+    # Outside the occlusion the oracle paste copies the input exactly, so over the whole image
+    # its L1 is the occluded L1 times the occluded share: strictly smaller on masked faces.
+    oracle = evaluation.scores["oracle render paste"]
+    worn = evaluation.masked
+    assert (oracle["l1"][worn] < oracle["l1_occluded"][worn]).all()
+
+
+def test_non_determinism_stays_inside_the_map(evaluation):
+    diversity = evaluation.diversity
+    assert diversity["outside"] == 0 and diversity["inside"] > 0
+    assert diversity["best_of_k_psnr"] >= diversity["first_psnr"]
+    assert evaluation.edit.set.shape == (2, 5)
+
+
+def test_failures_are_the_worst_masked_faces_by_psnr_inside_the_occlusion(evaluation):
+    psnr = evaluation.scores["ours"]["psnr_occluded"]
+    faces = evaluation.failure_faces
+    assert len(faces) == len(evaluation.failures["ours"]) == min(5, int(evaluation.masked.sum()))
+    assert all(evaluation.masked[faces])
+    others = [i for i in range(len(psnr)) if evaluation.masked[i] and i not in faces]
+    assert all(psnr[f] <= psnr[o] for f in faces for o in others)
+
+
+def test_the_report_files_hold_the_table(evaluation, tmp_path):
+    paths = write_report(evaluation, tmp_path / "report")
+    stored = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert [row["method"] for row in stored["table"]] == METHODS
+    assert stored["table"][0]["psnr_occluded"] == pytest.approx(
+        evaluation.table()[0]["psnr_occluded"])
+    table = (tmp_path / "report" / "table.md").read_text()
+    assert all(method in table for method in METHODS) and "FID" in table
+    assert [p.name for p in paths[2:]] == ["comparison.png", "failures.png", "by_mask_type.png",
+                                           "edit_fidelity.png"]
+    assert all(p.stat().st_size > 1000 for p in paths)
+    if inception_weights() is None:
+        assert "not computed" in table
+
+
+def test_markdown_rows_show_mean_and_std():
+    row = {"method": "m", "n": 3, "frechet_identity": 0.5, "fid": math.nan,
+           **{name: 1.0 for name in METRICS}, **{f"{name}_std": 0.25 for name in METRICS}}
+    line = markdown_table([row]).splitlines()[-1]
+    assert line.startswith("| m | 1.00 ± 0.25 | 1.000 ± 0.250") and line.endswith("| — | 3 |")
+
+
+def test_inception_features_read_a_local_weights_file(tmp_path):
+    torch.manual_seed(0)
+    network = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False)
+    path = tmp_path / "inception_v3_google-test.pth"
+    torch.save(network.state_dict(), path)
+    images = torch.rand(2, 3, 64, 64) * 2 - 1
+    features = inception_features(images, path)
+    assert features.shape == (2, 2048) and torch.isfinite(features).all()
+    assert torch.equal(features, inception_features(images, path))

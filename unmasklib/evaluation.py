@@ -1,0 +1,316 @@
+"""Evaluation: every method on the same held-out test faces, in one report.
+
+    result = evaluate("cpu")              # whatever the run folder lacks is trained first
+    result.table()                        # one row per method: mean and std of each metric
+    write_report(result, "runs/cpu/report")
+
+Methods (`phase2.inpaint_by_every_method`): ours, the no-3D-prior ablation, scikit-image's
+biharmonic inpainting given N3D's occlusion map and the true one, and the oracle-render paste.
+Per image: L1, PSNR and SSIM over the whole image and inside the true occlusion (where the
+methods differ: outside it every method returns the input, so whole-image numbers flatter all
+of them), and the identity similarity of the result to the clean face. Per method: the
+Frechet distance between the identity embeddings of the results and of the clean faces.
+For ours alone: N3D's occlusion IoU, the non-determinism (K completions with the hidden
+expression drawn from the 3DMM prior: diversity inside and outside the map, best-of-K PSNR)
+and edit fidelity. Standard FID needs Inception-v3 weights, which are never downloaded:
+`inception_weights()` finds them in the torch hub cache or `$UNMASK_INCEPTION`, else the
+report says why FID is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+import torchvision
+
+from . import plots
+from .config import Profile, resolve_run
+from .face3d import MorphableModel, load_face_model
+from .metrics import (
+    best_of_k_psnr,
+    frechet_distance,
+    l1,
+    mean_std,
+    occlusion_iou,
+    pairwise_l1,
+    psnr,
+    ssim,
+)
+from .models.identity import IMAGENET_MEAN, IMAGENET_STD, identity_similarity
+from .models.inpainting import InpaintingGenerator
+from .phase1 import frozen_identity_encoder, phase_sets
+from .phase2 import (
+    EditFidelity,
+    Guidance,
+    edit_fidelity,
+    frozen_n3d,
+    inpaint_by_every_method,
+    load_inpainting,
+    n3d_guidance,
+    paint_prior_samples,
+    train_inpainting,
+)
+from .training import dataset_batches, load_or_train, pick_device
+
+METRICS = ("psnr_occluded", "ssim_occluded", "l1_occluded", "psnr", "ssim", "l1", "identity")
+INCEPTION_FILE = "inception_v3_google"  # torchvision's weights file name in the hub cache
+INCEPTION_SIZE = 299
+
+
+def inception_weights() -> Path | None:
+    """A local torchvision Inception-v3 weights file for standard FID: `$UNMASK_INCEPTION`,
+    else `inception_v3_google-*.pth` in the torch hub cache's `checkpoints/`; None if none."""
+    if os.environ.get("UNMASK_INCEPTION"):
+        path = Path(os.environ["UNMASK_INCEPTION"])
+        return path if path.is_file() else None
+    cache = Path(torch.hub.get_dir()) / "checkpoints"
+    found = sorted(cache.glob(f"{INCEPTION_FILE}*.pth"))
+    return found[0] if found else None
+
+
+@torch.no_grad()
+def inception_features(images: torch.Tensor, weights: str | Path,
+                       batch_size: int = 32) -> torch.Tensor:
+    """Inception-v3's 2048-d pooled features `(N, 2048)` of images `(N, 3, H, W)` in [-1, 1]
+    (resized to 299 px), the network read from the local `weights` file: FID's feature space."""
+    network = torchvision.models.inception_v3(weights=None, aux_logits=True,
+                                              init_weights=False, transform_input=False)
+    network.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    network.fc = torch.nn.Identity()
+    network.eval()
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    features = []
+    for start in range(0, len(images), batch_size):
+        part = F.interpolate(images[start:start + batch_size].float(), size=INCEPTION_SIZE,
+                             mode="bilinear", align_corners=False)
+        features.append(network(((part + 1) / 2 - mean) / std).double())
+    return torch.cat(features)
+
+
+@torch.no_grad()
+def image_scores(results: torch.Tensor, clean: torch.Tensor, occlusion: torch.Tensor,
+                 encoder: torch.nn.Module, batch_size: int = 64) -> dict[str, torch.Tensor]:
+    """Every per-image metric (`METRICS`) of results `(N, 3, H, W)` against the clean faces,
+    the "_occluded" ones inside `occlusion` `(N, 1, H, W)` (NaN where it is empty); identity:
+    the cosine of the encoder's embeddings of result and clean face."""
+    device = next(encoder.parameters()).device
+    identity = torch.cat([
+        identity_similarity(encoder, results[i:i + batch_size].to(device),
+                            clean[i:i + batch_size].to(device)).double().cpu()
+        for i in range(0, len(results), batch_size)])
+    return {"psnr_occluded": psnr(results, clean, occlusion),
+            "ssim_occluded": ssim(results, clean, occlusion),
+            "l1_occluded": l1(results, clean, occlusion),
+            "psnr": psnr(results, clean), "ssim": ssim(results, clean), "l1": l1(results, clean),
+            "identity": identity}
+
+
+@dataclass
+class Evaluation:
+    """One evaluation run on N held-out test faces.
+
+    scores: method -> metric (`METRICS`) -> `(N,)`; mask_type: one per face; iou `(N,)`: N3D's
+    occlusion IoU (its map as predicted, before the dilation G's map gets); frechet: method ->
+    Frechet distance of result and clean identity embeddings (masked faces); diversity: ours'
+    non-determinism over `faces` inputs and K completions each ("inside", "outside": mean
+    pairwise L1 inside and outside the painted map; "best_of_k_psnr" and "first_psnr": PSNR in
+    the true occlusion of the best of K and of the first sample); edit: edit fidelity of ours;
+    examples: method -> the first few masked faces' results `(n, 3, H, W)`, with "masked" and
+    "clean"; failures: the same for ours' worst 5 faces by PSNR inside the occlusion (their
+    test-set indices in failure_faces); fid: method -> standard FID (Inception-v3 features),
+    empty without local weights; fid_note: says which and why.
+    """
+
+    profile: str
+    device: str
+    scores: dict[str, dict[str, torch.Tensor]]
+    mask_type: list[str]
+    iou: torch.Tensor
+    frechet: dict[str, float]
+    diversity: dict[str, float]
+    edit: EditFidelity
+    examples: dict[str, torch.Tensor] = field(repr=False, default_factory=dict)
+    failures: dict[str, torch.Tensor] = field(repr=False, default_factory=dict)
+    failure_faces: list[int] = field(default_factory=list)
+    fid: dict[str, float] = field(default_factory=dict)
+    fid_note: str = ""
+
+    @property
+    def masked(self) -> torch.Tensor:
+        """`(N,)` bool: the faces that wear a mask (the others have nothing to paint)."""
+        return torch.tensor([kind != "none" for kind in self.mask_type])
+
+    def table(self, mask_type: str | None = None) -> list[dict]:
+        """One row per method over the masked faces (or those of one `mask_type`): for each
+        metric its mean, std and count, and the method's Frechet distance."""
+        chosen = self.masked if mask_type is None else torch.tensor(
+            [kind == mask_type for kind in self.mask_type])
+        rows = []
+        for method, metrics in self.scores.items():
+            row: dict = {"method": method}
+            for name in METRICS:
+                row[name], row[f"{name}_std"], row["n"] = mean_std(metrics[name][chosen])
+            whole = mask_type is None
+            row["frechet_identity"] = self.frechet[method] if whole else math.nan
+            row["fid"] = self.fid.get(method, math.nan) if whole else math.nan
+            rows.append(row)
+        return rows
+
+    def summary(self) -> dict:
+        """Everything as plain numbers (what `metrics.json` holds)."""
+        worn = self.masked
+        return {"profile": self.profile, "device": self.device, "faces": len(self.mask_type),
+                "masked_faces": int(worn.sum()), "table": self.table(),
+                "by_mask_type": {kind: self.table(kind) for kind in sorted(set(self.mask_type))
+                                 if kind != "none"},
+                "occlusion_iou": dict(zip(("mean", "std", "n"), mean_std(self.iou[worn]),
+                                          strict=True)),
+                "diversity": self.diversity,
+                "edit_fidelity": {"name": self.edit.name, "r": self.edit.r,
+                                  "values": self.edit.set[0].tolist(),
+                                  "faces": len(self.edit.set)},
+                "fid": self.fid, "fid_note": self.fid_note}
+
+
+def evaluate(profile: Profile | str | None = None, run_folder: str | Path | None = None,
+             k: int = 8, diversity_faces: int = 20, edit_faces: int = 8, examples: int = 6,
+             device: str | torch.device | None = None, seed: int = 0,
+             progress: bool = True) -> Evaluation:
+    """Every method and metric on the profile's held-out test faces. The two generators, N3D
+    and the identity encoder come from the run folder, trained first (with a note) when
+    missing."""
+    profile, folder = resolve_run(profile, run_folder)
+    device = pick_device(device)
+    generators = {name: load_or_train(
+        lambda flag=flag: load_inpainting(profile, folder, use_render=flag, device=device),
+        lambda flag=flag: train_inpainting(profile, folder, use_render=flag, device=device,
+                                           progress=progress))
+        for name, flag in (("ours", True), ("no 3D prior", False))}
+    n3d = frozen_n3d(profile, folder, device)
+    encoder = frozen_identity_encoder(profile, folder, device)
+    face_model = load_face_model().to(device)
+    test = phase_sets(profile, folder, progress)[1]
+    batch = next(iter(dataset_batches(test, len(test), "loading test faces", False)))
+    results = inpaint_by_every_method(generators, n3d, face_model, batch,
+                                      profile.occlusion_dilation, seed)
+    clean, occlusion = batch["clean"], batch["occlusion"]
+    worn = torch.tensor([kind != "none" for kind in batch["mask_type"]])
+    scores = {method: image_scores(out, clean, occlusion, encoder)
+              for method, out in results.items()}
+    clean_features = _embeddings(encoder, clean[worn])
+    frechet = {method: frechet_distance(_embeddings(encoder, out[worn]), clean_features)
+               for method, out in results.items()}
+    guidance = n3d_guidance(n3d, batch["masked"], profile.occlusion_dilation)
+    picked = worn.nonzero().flatten()
+    psnr_ours = scores["ours"]["psnr_occluded"].masked_fill(~worn, math.inf)
+    worst = psnr_ours.argsort()[:min(5, int(worn.sum()))]
+    fid_file = inception_weights()
+    fid = {method: frechet_distance(inception_features(out[worn], fid_file),
+                                    inception_features(clean[worn], fid_file))
+           for method, out in results.items()} if fid_file else {}
+    return Evaluation(
+        profile=profile.name, device=str(device), scores=scores,
+        mask_type=list(batch["mask_type"]),
+        iou=occlusion_iou(n3d_guidance(n3d, batch["masked"], 0).occlusion, occlusion).float(),
+        frechet=frechet,
+        diversity=_diversity(generators["ours"], face_model, batch, guidance,
+                             picked[:diversity_faces].tolist(), k, seed),
+        edit=edit_fidelity(generators["ours"], n3d, face_model,
+                           batch["masked"][picked[:edit_faces]],
+                           dilation=profile.occlusion_dilation, seed=seed),
+        examples=_rows(batch, results, picked[:examples]),
+        failures=_rows(batch, results, worst), failure_faces=worst.tolist(),
+        fid=fid,
+        fid_note=(f"standard FID computed with the Inception-v3 weights at {fid_file}"
+                  if fid_file else
+                  "standard FID not computed: it needs Inception-v3 weights, which this project "
+                  "never downloads; put torchvision's inception_v3_google-*.pth in the torch hub "
+                  "cache or point $UNMASK_INCEPTION at it. The Frechet distance in the table "
+                  "uses the identity encoder's features instead."))
+
+
+def _rows(batch: dict, results: dict[str, torch.Tensor],
+          indices: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Input, every method's result and the clean face of the faces `indices`."""
+    return {"masked": batch["masked"][indices],
+            **{method: out[indices] for method, out in results.items()},
+            "clean": batch["clean"][indices]}
+
+
+@torch.no_grad()
+def _embeddings(encoder: torch.nn.Module, images: torch.Tensor,
+                batch_size: int = 64) -> torch.Tensor:
+    device = next(encoder.parameters()).device
+    return torch.cat([encoder(images[i:i + batch_size].to(device)).double().cpu()
+                      for i in range(0, len(images), batch_size)])
+
+
+def _diversity(generator: InpaintingGenerator, face_model: MorphableModel, batch: dict,
+               guidance: Guidance, faces: list[int], k: int, seed: int) -> dict[str, float]:
+    """Ours' non-determinism over `faces` (indices into the batch), K prior samples each."""
+    inside, outside, best, first = [], [], [], []
+    for index in faces:
+        one = Guidance(guidance.occlusion[index:index + 1], guidance.coeffs[index:index + 1])
+        samples = paint_prior_samples(generator, face_model, batch["masked"][index:index + 1],
+                                      one, k, seed + index)
+        inside.append(pairwise_l1(samples, one.occlusion))
+        outside.append(pairwise_l1(samples, 1 - one.occlusion))
+        truth = batch["occlusion"][index:index + 1]
+        clean = batch["clean"][index:index + 1]
+        best.append(best_of_k_psnr(samples, clean, truth))
+        first.append(psnr(samples[:1], clean, truth)[0])
+    return {"faces": len(faces), "k": k,
+            "inside": float(torch.stack(inside).mean()),
+            "outside": float(torch.stack(outside).nan_to_num(0).max()),
+            "best_of_k_psnr": float(torch.stack(best).mean()),
+            "first_psnr": float(torch.stack(first).mean())}
+
+
+def markdown_table(rows: list[dict], title: str = "") -> str:
+    """Rows of `Evaluation.table()` as a Markdown table: mean ± std of the occluded-region
+    metrics, the whole-image PSNR, identity similarity and Frechet distance, with N."""
+    lines = [title, ""] if title else []
+    lines += ["| method | PSNR occl. (dB) | SSIM occl. | L1 occl. | PSNR whole (dB) | identity "
+              "| Frechet (identity) | FID | N |", "|---|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        cells = [f"{row[m]:.3f} ± {row[m + '_std']:.3f}" if "ssim" in m or "l1" in m
+                 or m == "identity" else f"{row[m]:.2f} ± {row[m + '_std']:.2f}"
+                 for m in ("psnr_occluded", "ssim_occluded", "l1_occluded", "psnr", "identity")]
+        cells += ["—" if math.isnan(row[m]) else f"{row[m]:.3f}" for m in ("frechet_identity",
+                                                                          "fid")]
+        lines.append(f"| {row['method']} | " + " | ".join(cells) + f" | {row['n']} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(evaluation: Evaluation, folder: str | Path) -> list[Path]:
+    """`metrics.json`, `table.md` (the table, then one per mask type) and the figures
+    (`comparison.png`, `failures.png`, `by_mask_type.png`, `edit_fidelity.png`) in `folder`."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    summary = evaluation.summary()
+    metrics_path = folder / "metrics.json"
+    metrics_path.write_text(json.dumps(summary, indent=1, default=float))
+    header = (f"Profile `{evaluation.profile}`, device `{evaluation.device}`, "
+              f"{summary['masked_faces']} masked held-out test faces; mean ± std.")
+    parts = [markdown_table(evaluation.table(), f"## All mask types\n\n{header}")]
+    parts += [markdown_table(rows, f"## {kind}") for kind, rows in summary["by_mask_type"].items()]
+    table_path = folder / "table.md"
+    table_path.write_text("\n".join(parts) + f"\n{evaluation.fid_note}\n")
+    figures = {"comparison": plots.method_rows(evaluation.examples),
+               "failures": plots.method_rows(evaluation.failures),
+               "by_mask_type": plots.scores_by_mask_type(summary["by_mask_type"]),
+               "edit_fidelity": plots.edit_fidelity_figure({"ours": evaluation.edit})}
+    paths = [metrics_path, table_path]
+    for name, figure in figures.items():
+        paths.append(folder / f"{name}.png")
+        figure.savefig(paths[-1], dpi=100, bbox_inches="tight")
+        plt.close(figure)
+    return paths
