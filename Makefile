@@ -15,13 +15,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
-
-# The gallery, then every notebook top to bottom; executed copies land in runs/$(PROFILE)/notebooks/
+# The gallery, then every numbered notebook headless in order (a line per notebook with its
+# time, training bars echoed); executed notebooks, metrics.json, table.md and figures land in
+# runs/$(PROFILE)/report/. Finished checkpoints are reused.
 demo: $(STAMP)
-	UNMASK_PROFILE=$(PROFILE) $(PY) -m unmasklib.gallery
-	UNMASK_PROFILE=$(PROFILE) $(VENV)/bin/jupyter nbconvert --to notebook --execute \
-		--output-dir runs/$(PROFILE)/notebooks $(NOTEBOOKS)
+	$(PY) -m unmasklib.demo --profile $(PROFILE)
 
 test: $(STAMP)
 	$(PY) -m ruff check .

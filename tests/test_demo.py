@@ -1,0 +1,57 @@
+"""`make demo`'s runner on a folder of two tiny notebooks (smoke profile, temporary runs)."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+from nbclient.exceptions import CellExecutionError
+
+from unmasklib import demo
+
+
+@pytest.fixture(autouse=True)
+def restored_environment(monkeypatch, tmp_path):
+    """demo.main sets the profile and progress style for its kernels in os.environ: undo it."""
+    monkeypatch.setenv("UNMASK_PROFILE", "smoke")
+    monkeypatch.setenv("UNMASK_PROGRESS", "auto")
+    monkeypatch.setenv("UNMASK_RUNS", str(tmp_path / "runs"))
+
+
+def write_notebook(path, *sources: str) -> None:
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    nbformat.write(notebook, path)
+
+
+def test_the_demo_runs_the_numbered_notebooks_in_order_and_echoes_them(tmp_path, capsys):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    write_notebook(folder / "02_second.ipynb",
+                   "import os\nprint('second', os.environ['UNMASK_PROFILE'])")
+    write_notebook(folder / "01_first.ipynb",
+                   "import os\nprint('progress', os.environ['UNMASK_PROGRESS'])")
+    write_notebook(folder / "notes.ipynb", "raise RuntimeError('not a numbered notebook')")
+    timings = demo.main(["--profile", "smoke", "--notebooks", str(folder)])
+    out = capsys.readouterr().out
+    assert out.index("progress text") < out.index("second smoke")  # in order, echoed
+    assert "[1/2] 01_first" in out and "[2/2] 02_second" in out
+    report = tmp_path / "runs" / "smoke" / "report"
+    executed = nbformat.read(report / "notebooks" / "01_first.ipynb", as_version=4)
+    assert executed.cells[0].outputs[0].text == "progress text\n"
+    assert set(json.loads((report / "timings.json").read_text())) == {"01_first", "02_second",
+                                                                      "total"}
+    assert set(timings) == {"01_first", "02_second", "total"}
+    assert (tmp_path / "runs" / "smoke" / "gallery.png").exists()
+
+
+def test_a_failing_notebook_stops_the_demo_and_names_the_cell(tmp_path):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    write_notebook(folder / "01_broken.ipynb", "raise ValueError('deliberately broken')")
+    with pytest.raises(CellExecutionError, match="deliberately broken"):
+        demo.main(["--profile", "smoke", "--notebooks", str(folder)])
+    assert (tmp_path / "runs" / "smoke" / "report" / "notebooks" / "01_broken.ipynb").exists()

@@ -1,0 +1,89 @@
+"""The main job (`make demo`): the face gallery, then every numbered notebook run headless, in
+order, with one profile. What it leaves in `runs/<profile>/report/`:
+
+    notebooks/      the executed notebooks
+    timings.json    seconds per notebook
+    metrics.json, table.md, *.png   the evaluation (notebook 05 writes them)
+
+    python -m unmasklib.demo [--profile cpu] [--notebooks notebooks/]
+
+Progress stays visible: a line per notebook with its time, and the notebooks' own output
+(training bars included: the kernel gets `UNMASK_PROGRESS=text`) echoed to the console.
+Finished checkpoints in the run folder are reused, so a rerun only redoes what is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+from .config import get_profile, run_dir
+from .gallery import main as gallery_main
+
+
+class EchoingClient(NotebookClient):
+    """A notebook client that also writes the kernel's printed output to this console."""
+
+    def output(self, outs, msg, display_id, cell_index):  # noqa: ANN001, ANN201 (nbclient's)
+        if msg["msg_type"] == "stream":
+            stream = sys.stderr if msg["content"]["name"] == "stderr" else sys.stdout
+            stream.write(msg["content"]["text"])
+            stream.flush()
+        return super().output(outs, msg, display_id, cell_index)
+
+
+def run_notebook(path: Path, out_dir: Path) -> float:
+    """Execute the notebook at `path` (working directory: its folder), write the executed
+    copy into `out_dir`, and return the seconds it took. A failing cell raises (nbclient's
+    CellExecutionError names the cell); the partial notebook is still written."""
+    notebook = nbformat.read(path, as_version=4)
+    client = EchoingClient(notebook, timeout=None, kernel_name="python3",
+                           resources={"metadata": {"path": str(path.parent)}})
+    start = time.perf_counter()
+    try:
+        client.execute()
+    finally:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        nbformat.write(notebook, out_dir / path.name)
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default=None, help="run profile (default: $UNMASK_PROFILE "
+                        "or cpu)")
+    parser.add_argument("--notebooks", type=Path,
+                        default=Path(__file__).resolve().parents[1] / "notebooks",
+                        help="folder of the numbered notebooks (default: the checkout's)")
+    args = parser.parse_args(argv)
+    profile = get_profile(args.profile)
+    os.environ["UNMASK_PROFILE"] = profile.name  # the kernels inherit both
+    os.environ["UNMASK_PROGRESS"] = "text"
+    notebooks = sorted(args.notebooks.glob("[0-9][0-9]_*.ipynb"))
+    if not notebooks:
+        raise SystemExit(f"no numbered notebooks in {args.notebooks}")
+    report = run_dir(profile) / "report"
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    print(f"== gallery ({profile.name})", flush=True)
+    gallery_main(["--profile", profile.name])
+    for k, path in enumerate(notebooks, 1):
+        print(f"== [{k}/{len(notebooks)}] {path.stem} ({profile.name}) ...", flush=True)
+        timings[path.stem] = run_notebook(path, report / "notebooks")
+        print(f"== [{k}/{len(notebooks)}] {path.stem}: {timings[path.stem] / 60:.1f} min "
+              f"(total {(time.perf_counter() - start) / 60:.1f} min)", flush=True)
+    timings["total"] = time.perf_counter() - start
+    (report / "timings.json").write_text(json.dumps(timings, indent=1))
+    print(f"== done in {timings['total'] / 60:.1f} min; report in {report}", flush=True)
+    return timings
+
+
+if __name__ == "__main__":
+    main()
