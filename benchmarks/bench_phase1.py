@@ -16,12 +16,11 @@ slows every figure: check `uptime` first, or run it twice.
 
 from __future__ import annotations
 
-import argparse
 import functools
 from collections.abc import Callable
 
 import torch
-from timing import load_note, median_seconds
+from timing import bench_parser, median_seconds, seconds_line, start_bench
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -58,13 +57,18 @@ def identity_encoder(config: str) -> nn.Module:
     return encoder.requires_grad_(False).eval()
 
 
+def synthetic_batch(face_model: face3d.MorphableModel, size: int) -> dict:
+    """`BATCH` synthetic training samples at `size` px, generated in memory (seed 0)."""
+    data = SyntheticMaskedFaces("train", size=BATCH, image_size=size, seed=0,
+                                model=face_model, progress=False)
+    return collate([data[i] for i in range(BATCH)])
+
+
 def phase1_step(config: str, precision: str) -> Callable[[], None]:
     """One full phase-1 training step of `config` at `precision`, ready to call repeatedly."""
     size = CONFIGS[config]["image_size"]
     face_model = face3d.load_face_model()
-    data = SyntheticMaskedFaces("train", size=BATCH, image_size=size, seed=0,
-                                model=face_model, progress=False)
-    batch = collate([data[i] for i in range(BATCH)])
+    batch = synthetic_batch(face_model, size)
     torch.manual_seed(0)
     n3d = N3D(**CONFIGS[config], layout=face_model.layout)
     encoder = identity_encoder(config)
@@ -83,15 +87,11 @@ def phase1_step(config: str, precision: str) -> Callable[[], None]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--configs", nargs="+", choices=sorted(CONFIGS), default=["paper", "cpu"])
+    parser = bench_parser(__doc__.splitlines()[0], CONFIGS)
     parser.add_argument("--precisions", nargs="+", choices=["fp32", "bf16"],
                         default=["fp32", "bf16"])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    print(f"threads: {torch.get_num_threads()}, batch {BATCH}; {load_note()}")
+    start_bench(args, BATCH)
 
     for config in args.configs:
         settings = CONFIGS[config]
@@ -107,11 +107,8 @@ def main() -> None:
               f"({seed_head / backbone:.1f}x the backbone; from its shape)")
         for precision in args.precisions:
             seconds = median_seconds(phase1_step(config, precision), args.repeats)
-            line = f"  phase-1 step, {precision}: {seconds:6.2f} s"
-            if config in TARGET_SECONDS:
-                target = TARGET_SECONDS[config]
-                line += f"   ratio to the {target} s target: {seconds / target:.2f}"
-            print(line, flush=True)
+            print(seconds_line(f"phase-1 step, {precision}", seconds,
+                               TARGET_SECONDS.get(config)), flush=True)
 
 
 if __name__ == "__main__":

@@ -15,21 +15,19 @@ Configurations: `paper` (ResNet-50 N3D, 256 px; target <= 2.8 s on 2 CPU cores) 
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 
 import torch
-from bench_phase1 import BATCH, CONFIGS, identity_encoder
-from timing import load_note, median_seconds
+from bench_phase1 import BATCH, CONFIGS, identity_encoder, synthetic_batch
+from timing import bench_parser, median_seconds, seconds_line, start_bench
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from unmasklib import face3d
 from unmasklib.config import get_profile
-from unmasklib.data import SyntheticMaskedFaces
 from unmasklib.models.n3d import N3D
 from unmasklib.phase2 import build_inpainting, inpainting_settings, inpainting_step
-from unmasklib.training import adam, collate, descend
+from unmasklib.training import adam, descend
 
 TARGET_SECONDS = {"paper": 2.8}
 
@@ -46,9 +44,7 @@ def phase2_step(config: str) -> Callable[[], None]:
     profile = get_profile(config)
     size = CONFIGS[config]["image_size"]
     face_model = face3d.load_face_model()
-    data = SyntheticMaskedFaces("train", size=BATCH, image_size=size, seed=0,
-                                model=face_model, progress=False)
-    batch = collate([data[i] for i in range(BATCH)])
+    batch = synthetic_batch(face_model, size)
     torch.manual_seed(0)
     n3d = N3D(**CONFIGS[config], layout=face_model.layout).requires_grad_(False).eval()
     encoder = identity_encoder(config)
@@ -67,13 +63,8 @@ def phase2_step(config: str) -> Callable[[], None]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--configs", nargs="+", choices=sorted(CONFIGS), default=["paper", "cpu"])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    print(f"threads: {torch.get_num_threads()}, batch {BATCH}; {load_note()}")
+    args = bench_parser(__doc__.splitlines()[0], CONFIGS).parse_args()
+    start_bench(args, BATCH)
 
     for config in args.configs:
         size = CONFIGS[config]["image_size"]
@@ -85,11 +76,7 @@ def main() -> None:
         print(f"  G {forward_gflops(generator, image, mask, image):7.3f}   "
               f"D {forward_gflops(critic, image, mask):7.3f}")
         seconds = median_seconds(phase2_step(config), args.repeats)
-        line = f"  phase-2 step: {seconds:6.2f} s"
-        if config in TARGET_SECONDS:
-            target = TARGET_SECONDS[config]
-            line += f"   ratio to the {target} s target: {seconds / target:.2f}"
-        print(line, flush=True)
+        print(seconds_line("phase-2 step", seconds, TARGET_SECONDS.get(config)), flush=True)
 
 
 if __name__ == "__main__":

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 
 import pytest
 import torch
 import torchvision
+from conftest import TINY as PROFILE
 
-from unmasklib.config import get_profile
 from unmasklib.evaluation import (
     METRICS,
     evaluate,
@@ -20,16 +19,13 @@ from unmasklib.evaluation import (
     write_report,
 )
 
-PROFILE = dataclasses.replace(get_profile("smoke"), inpaint_steps=4, n3d_steps=4,
-                              identity_steps=4)
 METHODS = ["ours", "no 3D prior", "biharmonic (N3D occlusion)", "biharmonic (true occlusion)",
            "oracle render paste"]
 
 
 @pytest.fixture(scope="module")
-def evaluation(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("evaluation")
-    return evaluate(PROFILE, folder, k=3, diversity_faces=2, edit_faces=2, examples=2,
+def evaluation(tiny_run):
+    return evaluate(PROFILE, tiny_run, k=3, diversity_faces=2, edit_faces=2, examples=2,
                     progress=False)
 
 

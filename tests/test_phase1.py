@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 import torch
+from conftest import check_reused_and_frozen
 
 from unmasklib import face3d
 from unmasklib.config import get_profile
@@ -27,14 +28,8 @@ def test_training_writes_a_checkpoint_and_trains_the_missing_encoder_first(run_f
 
 def test_a_finished_run_is_reused_and_loads_frozen(run_folder, capsys):
     n3d, run = train_n3d(PROFILE, run_folder, progress=False)
-    assert run.reused and "reusing" in capsys.readouterr().out
-    loaded = load_n3d(PROFILE, run_folder)
-    assert not any(p.requires_grad for p in loaded.parameters())
-    for ours, theirs in zip(n3d.state_dict().values(), loaded.state_dict().values(),
-                            strict=True):
-        assert torch.equal(ours.cpu(), theirs.cpu())
-    assert set(run.history) == {"bce", "coef", "photo", "id", "lm", "total"}
-    assert all(len(values) == PROFILE.n3d_steps for values in run.history.values())
+    check_reused_and_frozen(n3d, run, load_n3d(PROFILE, run_folder), capsys.readouterr().out,
+                            {"bce", "coef", "photo", "id", "lm", "total"}, PROFILE.n3d_steps)
 
 
 def test_evaluation_reports_every_test_face(run_folder):

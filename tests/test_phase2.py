@@ -3,15 +3,15 @@ pieces around it: dilation, the renders G is shown, the baselines, edit fidelity
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 
 import numpy as np
 import pytest
 import torch
+from conftest import TINY as PROFILE
+from conftest import check_reused_and_frozen
 
 from unmasklib.baselines import biharmonic_inpaint, oracle_paste
-from unmasklib.config import get_profile
 from unmasklib.face3d import load_face_model, render_faces
 from unmasklib.metrics import pairwise_l1, pearson_r
 from unmasklib.phase1 import phase_sets
@@ -30,15 +30,10 @@ from unmasklib.phase2 import (
 )
 from unmasklib.training import collate
 
-PROFILE = dataclasses.replace(get_profile("smoke"), inpaint_steps=4, n3d_steps=4,
-                              identity_steps=4)
 
-
-@pytest.fixture(scope="module")
-def run_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("phase2")
-    train_inpainting(PROFILE, folder, progress=False)
-    return folder
+@pytest.fixture
+def run_folder(tiny_run):
+    return tiny_run
 
 
 def test_training_trains_what_is_missing_first_and_writes_a_checkpoint(run_folder):
@@ -48,14 +43,10 @@ def test_training_trains_what_is_missing_first_and_writes_a_checkpoint(run_folde
 
 def test_a_finished_run_is_reused_and_loads_frozen(run_folder, capsys):
     generator, run = train_inpainting(PROFILE, run_folder, progress=False)
-    assert run.reused and "reusing" in capsys.readouterr().out
-    loaded = load_inpainting(PROFILE, run_folder)
-    assert not any(p.requires_grad for p in loaded.parameters())
-    for ours, theirs in zip(generator.state_dict().values(), loaded.state_dict().values(),
-                            strict=True):
-        assert torch.equal(ours.cpu(), theirs.cpu())
-    assert set(run.history) == {"pix", "id", "tv", "adv", "critic", "gp", "total"}
-    assert all(len(values) == PROFILE.inpaint_steps for values in run.history.values())
+    check_reused_and_frozen(generator, run, load_inpainting(PROFILE, run_folder),
+                            capsys.readouterr().out,
+                            {"pix", "id", "tv", "adv", "critic", "gp", "total"},
+                            PROFILE.inpaint_steps)
 
 
 def test_the_same_seed_trains_the_same_weights(run_folder, tmp_path):
