@@ -294,6 +294,16 @@ def paint_edited(generator: InpaintingGenerator, face_model: MorphableModel,
     return paint(generator, face_model, masked, Guidance(guidance.occlusion, edited), seed)
 
 
+def with_prior_expressions(face_model: MorphableModel, coeffs: torch.Tensor, k: int,
+                           generator: torch.Generator) -> torch.Tensor:
+    """K copies `(k, size)` of one face's coefficients `(size,)` whose expression block is
+    drawn from the 3DMM prior (`sample_coeffs`, on the CPU from `generator`)."""
+    expression = face_model.layout.slice("expression")
+    out = coeffs.reshape(1, -1).repeat(k, 1)
+    out[:, expression] = face_model.sample_coeffs(k, generator)[:, expression].to(out)
+    return out
+
+
 def paint_prior_samples(generator: InpaintingGenerator, face_model: MorphableModel,
                         masked: torch.Tensor, guidance: Guidance, k: int,
                         seed: int = 0) -> torch.Tensor:
@@ -301,10 +311,8 @@ def paint_prior_samples(generator: InpaintingGenerator, face_model: MorphableMod
     N3D `guidance`: the expression block of N3D's coefficients replaced by K draws from the
     3DMM prior (`sample_coeffs`), each painted with its own noise. What the mask hides is
     unknowable; these are K plausible answers. `seed` fixes the draws and the noise."""
-    draws = torch.Generator().manual_seed(seed)
-    expression = face_model.layout.slice("expression")
-    coeffs = guidance.coeffs[:1].repeat(k, 1)
-    coeffs[:, expression] = face_model.sample_coeffs(k, draws)[:, expression].to(coeffs)
+    coeffs = with_prior_expressions(face_model, guidance.coeffs[0], k,
+                                    torch.Generator().manual_seed(seed))
     occlusion = guidance.occlusion[:1].expand(k, -1, -1, -1)
     return paint(generator, face_model, masked[:1].expand(k, -1, -1, -1),
                  Guidance(occlusion, coeffs), seed)

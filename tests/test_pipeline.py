@@ -1,0 +1,109 @@
+"""The Unmasker on the tiny smoke run: inputs of every kind and size, pixels outside the
+occlusion untouched, seeds, edits, prior samples, clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import TINY
+from PIL import Image
+
+from unmasklib import Unmasker
+from unmasklib.phase1 import phase_sets
+from unmasklib.pipeline import as_rgb_array, edit_coeffs
+
+
+@pytest.fixture(scope="module")
+def unmasker(tiny_run):
+    return Unmasker.from_run(tiny_run, profile=TINY)
+
+
+@pytest.fixture(scope="module")
+def face(tiny_run) -> np.ndarray:
+    """A held-out masked face as uint8 `(64, 64, 3)`."""
+    return as_rgb_array(phase_sets(TINY, tiny_run, progress=False)[1][0]["masked"])
+
+
+def lower_half(height: int, width: int) -> np.ndarray:
+    occlusion = np.zeros((height, width), bool)
+    occlusion[height // 2:] = True
+    return occlusion
+
+
+def test_pixels_outside_the_occlusion_are_the_inputs_at_any_size(unmasker, face):
+    wide = np.asarray(Image.fromarray(face).resize((90, 50)))
+    occlusion = lower_half(50, 90)
+    result = unmasker.session(wide, occlusion).update(seed=0)
+    assert result.image.shape == (50, 90, 3) and result.image.dtype == np.uint8
+    assert np.array_equal(result.image[~occlusion], wide[~occlusion])
+    assert not np.array_equal(result.image[occlusion], wide[occlusion])  # painted
+    assert result.render.shape == (TINY.image_size, TINY.image_size, 3)
+
+
+def test_n3d_finds_the_occlusion_when_none_is_given(unmasker, face):
+    result = unmasker.unmask(face, seed=0)
+    assert result.occlusion.shape == face.shape[:2]
+    assert np.array_equal(result.image[~result.occlusion], face[~result.occlusion])
+
+
+def test_the_same_seed_gives_the_same_result_and_another_seed_another(unmasker, face):
+    session = unmasker.session(face, lower_half(64, 64))
+    first, again, other = (session.update(seed=s).image for s in (1, 1, 2))
+    assert np.array_equal(first, again) and not np.array_equal(first, other)
+
+
+def test_edits_reach_the_coefficients_and_the_render(unmasker, face):
+    session = unmasker.session(face, lower_half(64, 64))
+    plain = session.update()
+    edited = session.update(expression={"jaw_open": 2.0}, pose={"yaw": 0.3})
+    model = unmasker.face_model
+    jaw = model.layout.slice("expression").start + model.expression_names.index("jaw_open")
+    assert float(edited.coeffs[jaw]) == 2.0
+    assert float(edited.coeffs[model.layout.slice("pose").start]) == pytest.approx(0.3)
+    assert not np.array_equal(plain.render, edited.render)
+    with pytest.raises(KeyError, match="tilt"):
+        edit_coeffs(model, plain.coeffs[None], pose={"tilt": 1.0})
+
+
+def test_prior_samples_differ_in_the_hidden_expression_only(unmasker, face):
+    samples = unmasker.sample(face, k=3, seed=5)
+    model = unmasker.face_model
+    expression = model.layout.slice("expression")
+    coeffs = torch.stack([r.coeffs for r in samples])
+    rest = torch.cat([coeffs[:, :expression.start], coeffs[:, expression.stop:]], 1)
+    assert torch.equal(rest[0], rest[1]) and not torch.equal(coeffs[0], coeffs[1])
+    again = unmasker.sample(face, k=3, seed=5)
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(samples, again, strict=True))
+
+
+def test_grey_rgba_pil_and_tensor_inputs_are_converted(unmasker, face, tmp_path):
+    grey = face.mean(axis=2).astype(np.uint8)
+    assert unmasker.unmask(grey).image.shape == (64, 64, 3)
+    rgba = np.concatenate([face, np.full((64, 64, 1), 255, np.uint8)], axis=2)
+    Image.fromarray(rgba).save(tmp_path / "face.png")
+    assert unmasker.unmask(tmp_path / "face.png").image.shape == (64, 64, 3)
+    assert unmasker.unmask(Image.fromarray(face)).image.shape == (64, 64, 3)
+    tensor = torch.from_numpy(face).permute(2, 0, 1).float() / 127.5 - 1
+    assert unmasker.unmask(tensor).image.shape == (64, 64, 3)
+
+
+def test_bad_inputs_get_clear_errors(unmasker, tmp_path):
+    with pytest.raises(FileNotFoundError, match="no image file"):
+        unmasker.unmask(tmp_path / "missing.png")
+    (tmp_path / "notes.png").write_text("not an image")
+    with pytest.raises(ValueError, match="notes.png"):
+        unmasker.unmask(tmp_path / "notes.png")
+    with pytest.raises(ValueError, match="NaN"):
+        unmasker.unmask(torch.full((3, 8, 8), float("nan")))
+    with pytest.raises(ValueError, match="uint8"):
+        unmasker.unmask(np.zeros((8, 8, 3), np.float32))
+    with pytest.raises(ValueError, match="occlusion must be"):
+        unmasker.session(np.zeros((8, 8, 3), np.uint8), np.zeros((4, 4), bool))
+
+
+def test_a_run_folder_without_checkpoints_names_what_makes_them(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no run folder"):
+        Unmasker.from_run(tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="notebook 03"):
+        Unmasker.from_run(tmp_path, profile=TINY)
