@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_data.py
 	$(PY) benchmarks/bench_phase1.py
 	$(PY) benchmarks/bench_phase2.py
+	$(PY) benchmarks/bench_editing.py
 
 clean:
 	rm -rf $(VENV) runs

@@ -1,0 +1,53 @@
+"""Latency of one slider move: `UnmaskSession.update` (render the edited 3D face, paint, paste)
+on a held-out face of a trained run, in milliseconds.
+
+    python benchmarks/bench_editing.py [--run runs/cpu] [--repeats 20] [--threads 2]
+
+Needs the run's N3D and generator checkpoints (`make demo`, or notebooks 03 and 04). Each
+timed call sets `jaw_open` to a new value, as a slider does. Target at the `cpu` profile on
+2 CPU cores: median <= 100 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from timing import load_note
+
+from unmasklib import Unmasker
+from unmasklib.config import get_profile
+from unmasklib.phase1 import phase_sets
+
+TARGET_MS = 100.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, default=Path("runs/cpu"))
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"threads: {torch.get_num_threads()}; {load_note()}")
+    unmasker = Unmasker.from_run(args.run, device="cpu")
+    profile = get_profile(args.run.name)
+    face = phase_sets(profile, args.run, progress=False)[1][0]["masked"]
+    session = unmasker.session(face)
+    session.update(expression={"jaw_open": 0.0})  # warm-up
+    times = []
+    for k in range(args.repeats):
+        start = time.perf_counter()
+        session.update(expression={"jaw_open": 2.0 * k / max(args.repeats - 1, 1)})
+        times.append(1000 * (time.perf_counter() - start))
+    median = statistics.median(times)
+    print(f"session.update at {unmasker.image_size} px: median {median:.1f} ms over "
+          f"{args.repeats} moves (min {min(times):.1f}, max {max(times):.1f}); ratio to the "
+          f"{TARGET_MS:.0f} ms target: {median / TARGET_MS:.2f}")
+
+
+if __name__ == "__main__":
+    main()
