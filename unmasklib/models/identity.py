@@ -112,7 +112,7 @@ class IdentityEncoder(nn.Module):
             self.body, channels = small_resnet(width)
         else:
             self.body, channels = torchvision_resnet(backbone, imagenet_weights)
-        self.config = {"backbone": backbone, "width": width, "image_size": image_size}
+        self.image_size = image_size
         self.pool = nn.AdaptiveAvgPool2d(POOLED_SIZE)
         self.embed = nn.Sequential(nn.BatchNorm2d(channels), nn.Flatten(),
                                    nn.Linear(channels * POOLED_SIZE ** 2, EMBEDDING_DIM),
@@ -128,7 +128,7 @@ class IdentityEncoder(nn.Module):
         if images.dim() != 4 or images.shape[1] != 3:
             raise ValueError(f"identity encoder input must be (B, 3, H, W), "
                              f"got {tuple(images.shape)}")
-        size = self.config["image_size"]
+        size = self.image_size
         if images.shape[-2:] != (size, size):
             images = F.interpolate(images, size=(size, size), mode="bilinear",
                                    align_corners=False, antialias=True)

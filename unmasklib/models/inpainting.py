@@ -100,7 +100,6 @@ class InpaintingGenerator(nn.Module):
     def __init__(self, image_size: int, width: int = 32, use_render: bool = True) -> None:
         super().__init__()
         self.image_size, self.use_render = image_size, use_render
-        self.config = {"image_size": image_size, "width": width, "use_render": use_render}
         levels = downsampling_steps(image_size)
         channels = [width * min(2 ** level, MAX_WIDTH_FACTOR) for level in range(levels + 1)]
         self.stem = conv_norm_relu(INPUT_CHANNELS, channels[0])
@@ -159,7 +158,6 @@ class PatchDiscriminator(nn.Module):
 
     def __init__(self, width: int = 32) -> None:
         super().__init__()
-        self.config = {"width": width}
         channels = [4, width, 2 * width, 4 * width, 8 * width]
         layers: list[nn.Module] = []
         for k in range(4):
