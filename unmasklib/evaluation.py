@@ -41,14 +41,16 @@ from .metrics import (
     occlusion_iou,
     pairwise_l1,
     psnr,
-    ssim,
+    ssim_map,
+    ssim_of_map,
 )
-from .models.identity import IMAGENET_MEAN, IMAGENET_STD, identity_similarity
+from .models.identity import IMAGENET_MEAN, IMAGENET_STD
 from .models.inpainting import InpaintingGenerator
 from .phase1 import frozen_identity_encoder, phase_sets
 from .phase2 import (
     EditFidelity,
     Guidance,
+    dilate,
     edit_fidelity,
     frozen_n3d,
     inpaint_by_every_method,
@@ -95,22 +97,16 @@ def inception_features(images: torch.Tensor, weights: str | Path,
     return torch.cat(features)
 
 
-@torch.no_grad()
-def image_scores(results: torch.Tensor, clean: torch.Tensor, occlusion: torch.Tensor,
-                 encoder: torch.nn.Module, batch_size: int = 64) -> dict[str, torch.Tensor]:
-    """Every per-image metric (`METRICS`) of results `(N, 3, H, W)` against the clean faces,
-    the "_occluded" ones inside `occlusion` `(N, 1, H, W)` (NaN where it is empty); identity:
-    the cosine of the encoder's embeddings of result and clean face."""
-    device = next(encoder.parameters()).device
-    identity = torch.cat([
-        identity_similarity(encoder, results[i:i + batch_size].to(device),
-                            clean[i:i + batch_size].to(device)).double().cpu()
-        for i in range(0, len(results), batch_size)])
+def image_scores(results: torch.Tensor, clean: torch.Tensor,
+                 occlusion: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The pixel metrics of results `(N, 3, H, W)` against the clean faces, over the whole
+    image and ("_occluded") inside `occlusion` `(N, 1, H, W)` (NaN where it is empty)."""
+    similarity = ssim_map(results, clean)  # one map serves both regions
     return {"psnr_occluded": psnr(results, clean, occlusion),
-            "ssim_occluded": ssim(results, clean, occlusion),
+            "ssim_occluded": ssim_of_map(similarity, occlusion),
             "l1_occluded": l1(results, clean, occlusion),
-            "psnr": psnr(results, clean), "ssim": ssim(results, clean), "l1": l1(results, clean),
-            "identity": identity}
+            "psnr": psnr(results, clean), "ssim": ssim_of_map(similarity),
+            "l1": l1(results, clean)}
 
 
 @dataclass
@@ -203,24 +199,29 @@ def evaluate(profile: Profile | str | None = None, run_folder: str | Path | None
                                       profile.occlusion_dilation, seed)
     clean, occlusion = batch["clean"], batch["occlusion"]
     worn = torch.tensor([kind != "none" for kind in batch["mask_type"]])
-    scores = {method: image_scores(out, clean, occlusion, encoder)
-              for method, out in results.items()}
-    clean_features = _embeddings(encoder, clean[worn])
-    frechet = {method: frechet_distance(_embeddings(encoder, out[worn]), clean_features)
-               for method, out in results.items()}
-    guidance = n3d_guidance(n3d, batch["masked"], profile.occlusion_dilation)
+    # Identity similarity and the Frechet distance share one embedding of every image.
+    clean_features = _embeddings(encoder, clean)
+    scores, frechet = {}, {}
+    for method, out in results.items():
+        features = _embeddings(encoder, out)
+        scores[method] = {**image_scores(out, clean, occlusion),
+                          "identity": (features * clean_features).sum(1).double()}
+        frechet[method] = frechet_distance(features[worn], clean_features[worn])
+    found = n3d_guidance(n3d, batch["masked"], 0)
+    guidance = Guidance(dilate(found.occlusion, profile.occlusion_dilation), found.coeffs)
     picked = worn.nonzero().flatten()
     psnr_ours = scores["ours"]["psnr_occluded"].masked_fill(~worn, math.inf)
     worst = psnr_ours.argsort()[:min(5, int(worn.sum()))]
     fid_file = inception_weights()
-    fid = {method: frechet_distance(inception_features(out[worn], fid_file),
-                                    inception_features(clean[worn], fid_file))
-           for method, out in results.items()} if fid_file else {}
+    fid = {}
+    if fid_file:
+        clean_inception = inception_features(clean[worn], fid_file)
+        fid = {method: frechet_distance(inception_features(out[worn], fid_file),
+                                        clean_inception) for method, out in results.items()}
     return Evaluation(
         profile=profile.name, device=str(device), scores=scores,
         mask_type=list(batch["mask_type"]),
-        iou=occlusion_iou(n3d_guidance(n3d, batch["masked"], 0).occlusion, occlusion).float(),
-        frechet=frechet,
+        iou=occlusion_iou(found.occlusion, occlusion).float(), frechet=frechet,
         diversity=_diversity(generators["ours"], face_model, batch, guidance,
                              picked[:diversity_faces].tolist(), k, seed),
         edit=edit_fidelity(generators["ours"], n3d, face_model,
@@ -248,8 +249,9 @@ def _rows(batch: dict, results: dict[str, torch.Tensor],
 @torch.no_grad()
 def _embeddings(encoder: torch.nn.Module, images: torch.Tensor,
                 batch_size: int = 64) -> torch.Tensor:
+    """Identity embeddings `(N, 512)` (unit length) of images `(N, 3, H, W)`, on the CPU."""
     device = next(encoder.parameters()).device
-    return torch.cat([encoder(images[i:i + batch_size].to(device)).double().cpu()
+    return torch.cat([encoder(images[i:i + batch_size].to(device)).cpu()
                       for i in range(0, len(images), batch_size)])
 
 

@@ -78,7 +78,11 @@ def ssim(a: torch.Tensor, b: torch.Tensor, region: torch.Tensor | None = None) -
     counts.
     """
     _check_pair(a, b, region)
-    values = ssim_map(a, b)
+    return ssim_of_map(ssim_map(a, b), region)
+
+
+def ssim_of_map(values: torch.Tensor, region: torch.Tensor | None = None) -> torch.Tensor:
+    """`ssim` from an `ssim_map` `(B, C, H, W)`, so that one map serves several regions."""
     if region is None:
         r = SSIM_RADIUS
         return values[..., r:-r, r:-r].flatten(1).mean(1)
