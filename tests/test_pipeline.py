@@ -3,6 +3,7 @@ occlusion untouched, seeds, edits, prior samples, clear errors."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -10,6 +11,8 @@ from conftest import TINY
 from PIL import Image
 
 from unmasklib import Unmasker
+from unmasklib.alignment import FaceNotFoundError, canonical_points
+from unmasklib.images import to_uint8
 from unmasklib.phase1 import phase_sets
 from unmasklib.pipeline import as_rgb_array, edit_coeffs
 
@@ -107,3 +110,51 @@ def test_a_run_folder_without_checkpoints_names_what_makes_them(tmp_path):
         Unmasker.from_run(tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match="notebook 03"):
         Unmasker.from_run(tmp_path, profile=TINY)
+
+
+def place_in_photo(face: np.ndarray, scale: float, angle: float, shift: tuple[float, float],
+                   size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """`face` carried into a `size` (height, width) grey photo by a similarity; returns the
+    photo and the matrix (face pixels -> photo pixels)."""
+    c, s = scale * np.cos(angle), scale * np.sin(angle)
+    matrix = np.array([[c, -s, shift[0]], [s, c, shift[1]]])
+    photo = cv2.warpAffine(face, matrix, size[::-1], flags=cv2.INTER_CUBIC,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=(90, 90, 90))
+    return photo, matrix
+
+
+def test_a_face_at_the_canonical_place_aligns_to_itself(unmasker, face):
+    eyes = canonical_points(unmasker.face_model, 64)[:2]
+    aligned = unmasker.unmask(face, seed=3, eyes=eyes)
+    assert np.array_equal(aligned.image, unmasker.unmask(face, seed=3).image)
+
+
+def test_a_whole_photo_is_aligned_by_its_eyes_and_pasted_back(unmasker, face):
+    photo, matrix = place_in_photo(face, 2.5, 0.3, (120.0, 40.0), (300, 400))
+    eyes = canonical_points(unmasker.face_model, 64)[:2] @ matrix[:, :2].T + matrix[:, 2]
+    session = unmasker.session(photo, eyes=eyes)
+    # The crop the networks see is the face again (resampled twice: small differences).
+    assert np.abs(to_uint8(session.working[0]).astype(int) - face).mean() < 4
+    result = session.update(seed=0)
+    assert result.image.shape == photo.shape
+    assert np.array_equal(result.image[~result.occlusion], photo[~result.occlusion])
+    # N3D's occlusion of the face, carried into the photo by the same similarity.
+    plain = unmasker.session(face).occlusion.astype(np.uint8) * 255
+    expected = cv2.warpAffine(plain, matrix, (400, 300), flags=cv2.INTER_LINEAR) >= 128
+    overlap = (expected & result.occlusion).sum() / max((expected | result.occlusion).sum(), 1)
+    assert expected.sum() > 0 and overlap > 0.85
+
+
+def test_a_photo_without_a_face_asks_for_the_eyes(unmasker):
+    with pytest.raises(FaceNotFoundError, match="eyes="):
+        unmasker.unmask(np.full((120, 160, 3), 200, np.uint8), find_face=True)
+
+
+def test_turning_the_light_changes_the_render_and_names_are_checked(unmasker, face):
+    session = unmasker.session(face, lower_half(64, 64))
+    left, right = (session.update(light={"azimuth": a}) for a in (-1.0, 1.0))
+    columns = [r.render.astype(float).mean(axis=(0, 2)) for r in (left, right)]
+    assert columns[0][:32].sum() - columns[0][32:].sum() > 0
+    assert columns[1][32:].sum() - columns[1][:32].sum() > 0
+    with pytest.raises(KeyError, match="azimuth"):
+        session.update(light={"colour": 1.0})

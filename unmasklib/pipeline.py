@@ -6,10 +6,12 @@
     rs = u.sample(image, k=8, seed=0)              # hidden expression drawn from the 3DMM prior
     s = u.session(image)                           # N3D runs once here ...
     s.update(expression={"jaw_open": 1.0})         # ... each slider move only renders and paints
+    r = u.unmask("photo.jpg", find_face=True)      # a whole photo: align, unmask, paste back
 
-The networks see square crops of the profile's size: an input of another shape is padded to a
-square (edges repeated), resized, unmasked, and the painting is resized back and pasted into
-the input inside the (resized) occlusion, so pixels outside it are the input's, exactly.
+The networks see aligned square crops of the profile's size. An aligned face of any shape is
+fitted into one (longer side to the crop's, edges repeated); a whole photo is aligned by its
+eyes (given, or found by Haar cascades; `alignment`). The painting is carried back to the
+input and pasted inside the occlusion only, so pixels outside it are the input's, exactly.
 """
 
 from __future__ import annotations
@@ -19,33 +21,51 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
+from .alignment import (
+    alignment_to,
+    find_eyes,
+    mask_to_crop,
+    mask_to_photo,
+    square_fit,
+    warp_to_crop,
+    warp_to_photo,
+)
 from .config import PROFILES, Profile, get_profile
-from .face3d import MorphableModel, load_face_model, render_faces
-from .images import load_rgb, to_uint8
+from .face3d import (
+    MorphableModel,
+    light_direction,
+    load_face_model,
+    render_faces,
+    with_light_direction,
+)
+from .images import from_uint8, load_rgb, to_uint8
 from .models.inpainting import InpaintingGenerator
 from .phase1 import load_n3d
 from .phase2 import Guidance, load_inpainting, n3d_guidance, with_prior_expressions
 from .training import pick_device
 
 POSE_NAMES = ("yaw", "pitch", "roll")
+LIGHT_NAMES = ("azimuth", "elevation")
+ImageInput = str | Path | Image.Image | np.ndarray | torch.Tensor
 
 
 @dataclass
 class UnmaskResult:
     """image `(H, W, 3)` uint8 at the input's size; occlusion `(H, W)` bool, where the mask
-    was found and painted over; render `(S, S, 3)` uint8, the 3D face G followed, at the
-    working size S; coeffs `(size,)`: its 3DMM coefficients."""
+    was found and painted over; crop `(S, S, 3)` uint8, G's painting of the aligned working
+    crop (S: the profile's image size); render `(S, S, 3)` uint8, the 3D face G followed;
+    coeffs `(size,)`: its 3DMM coefficients."""
 
     image: np.ndarray
     occlusion: np.ndarray
+    crop: np.ndarray
     render: np.ndarray
     coeffs: torch.Tensor
 
 
-def as_rgb_array(image: str | Path | Image.Image | np.ndarray | torch.Tensor) -> np.ndarray:
+def as_rgb_array(image: ImageInput) -> np.ndarray:
     """Any accepted input as uint8 RGB `(H, W, 3)`: a path (grey, RGBA, 16-bit converted), a
     PIL image, an `(H, W)`, `(H, W, 3)` or `(H, W, 4)` uint8 array, or a `(3, H, W)` tensor in
     [-1, 1]. Raises ValueError naming what is wrong, FileNotFoundError for a missing file."""
@@ -74,88 +94,85 @@ def as_rgb_array(image: str | Path | Image.Image | np.ndarray | torch.Tensor) ->
     raise ValueError(f"cannot read an image from a {type(image).__name__}")
 
 
-def to_working_square(pixels: np.ndarray, size: int) -> torch.Tensor:
-    """uint8 `(H, W, 3)` padded to a square (edges repeated, image centred) and resized to
-    `(1, 3, size, size)` in [-1, 1]."""
-    height, width = pixels.shape[:2]
-    side = max(height, width)
-    top, left = (side - height) // 2, (side - width) // 2
-    square = np.pad(pixels, ((top, side - height - top), (left, side - width - left), (0, 0)),
-                    mode="edge")
-    resized = np.asarray(Image.fromarray(square).resize((size, size),
-                                                        Image.Resampling.LANCZOS))
-    return torch.from_numpy(resized.copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
-
-
-def from_working_square(image: torch.Tensor, height: int, width: int,
-                        mode: str) -> torch.Tensor:
-    """The inverse of `to_working_square` for `(1, C, S, S)`: resized to the padded square
-    (`mode` "bilinear" for pictures, "nearest" for masks) and cropped to `(1, C, H, W)`."""
-    side = max(height, width)
-    top, left = (side - height) // 2, (side - width) // 2
-    options = {"align_corners": False} if mode == "bilinear" else {}
-    square = F.interpolate(image, size=(side, side), mode=mode, **options)
-    return square[..., top:top + height, left:left + width]
-
-
 def edit_coeffs(face_model: MorphableModel, coeffs: torch.Tensor,
                 expression: dict[str, float] | None = None,
-                pose: dict[str, float] | None = None) -> torch.Tensor:
-    """`coeffs` `(B, size)` with named expression components set to `expression` values and
-    the head's yaw / pitch / roll (radians) to `pose` values; unknown names raise KeyError."""
+                pose: dict[str, float] | None = None,
+                light: dict[str, float] | None = None) -> torch.Tensor:
+    """`coeffs` `(B, size)` with named expression components set to `expression` values, the
+    head's yaw / pitch / roll (radians) to `pose` values, and the light turned to `light`'s
+    azimuth / elevation (radians; one left out keeps its value). Unknown names raise
+    KeyError."""
     edited = face_model.with_expression(coeffs, expression or {})
-    unknown = [name for name in (pose or {}) if name not in POSE_NAMES]
-    if unknown:
-        raise KeyError(f"no pose angle {unknown[0]!r}; angles are {list(POSE_NAMES)}")
+    for given, known in ((pose or {}, POSE_NAMES), (light or {}, LIGHT_NAMES)):
+        unknown = [name for name in given if name not in known]
+        if unknown:
+            raise KeyError(f"no angle {unknown[0]!r} here; the angles are {list(known)}")
     block = "pose" if "pose" in face_model.layout.names else "rotation"
     start = face_model.layout.slice(block).start
     for name, value in (pose or {}).items():
         edited[:, start + POSE_NAMES.index(name)] = value
+    if light:
+        lighting = face_model.layout.slice("lighting")
+        azimuth, elevation = light_direction(edited[:, lighting])
+        edited[:, lighting] = with_light_direction(edited[:, lighting],
+                                                   light.get("azimuth", azimuth),
+                                                   light.get("elevation", elevation))
     return edited
 
 
 class UnmaskSession:
     """One input prepared for editing: N3D has run; `update` renders and paints only.
 
-    pixels `(H, W, 3)` uint8: the input; occlusion `(H, W)` bool: where it is painted (N3D's
-    map, or the one given); working `(1, 3, S, S)` and guidance: what the networks see."""
+    pixels `(H, W, 3)` uint8: the input; matrix `(2, 3)`: input pixels -> working crop
+    (`alignment`); occlusion `(H, W)` bool: where it is painted (N3D's map carried back to the
+    input, or the one given); working `(1, 3, S, S)` in [-1, 1] and guidance: what the
+    networks see.
+    """
 
     def __init__(self, unmasker: Unmasker, pixels: np.ndarray,
-                 occlusion: np.ndarray | None = None) -> None:
+                 occlusion: np.ndarray | None = None, eyes: np.ndarray | None = None,
+                 find_face: bool = False) -> None:
         self.unmasker, self.pixels = unmasker, pixels
-        size = unmasker.image_size
-        self.working = to_working_square(pixels, size)
+        size, (height, width) = unmasker.image_size, pixels.shape[:2]
+        if eyes is not None:
+            self.matrix = alignment_to(unmasker.face_model, size, eyes)
+        elif find_face:
+            self.matrix = alignment_to(unmasker.face_model, size, find_eyes(pixels))
+        else:
+            self.matrix = square_fit(height, width, size)
+        self.working = from_uint8(warp_to_crop(pixels, self.matrix, size))[None]
         self.guidance = n3d_guidance(unmasker.n3d, self.working, unmasker.dilation)
-        height, width = pixels.shape[:2]
         if occlusion is None:
-            found = from_working_square(self.guidance.occlusion, height, width, "nearest")
-            self.occlusion = found[0, 0].numpy() > 0.5
+            found = self.guidance.occlusion[0, 0].cpu().numpy() > 0.5
+            self.occlusion = mask_to_photo(found, self.matrix, height, width)
         else:
             if occlusion.shape != (height, width):
                 raise ValueError(f"occlusion must be ({height}, {width}) like the image, got "
                                  f"{occlusion.shape}")
             self.occlusion = occlusion.astype(bool)
-            mask = np.repeat(self.occlusion[..., None].astype(np.uint8) * 255, 3, axis=2)
-            working = to_working_square(mask, size)[:, :1] > 0
-            self.guidance = Guidance(working.float(), self.guidance.coeffs)
+            working = torch.from_numpy(mask_to_crop(self.occlusion, self.matrix, size))
+            self.guidance = Guidance(working[None, None].float(), self.guidance.coeffs)
 
     @torch.no_grad()
     def update(self, expression: dict[str, float] | None = None,
-               pose: dict[str, float] | None = None, seed: int = 0,
-               coeffs: torch.Tensor | None = None) -> UnmaskResult:
+               pose: dict[str, float] | None = None, light: dict[str, float] | None = None,
+               seed: int = 0, coeffs: torch.Tensor | None = None) -> UnmaskResult:
         """The result with N3D's coefficients edited (or `coeffs` `(size,)` as given); `seed`
-        fixes the noise G paints from."""
+        fixes the noise G paints from. `light`: {"azimuth", "elevation"} in radians, see
+        `face3d.with_light_direction`."""
         u = self.unmasker
-        chosen = (edit_coeffs(u.face_model, self.guidance.coeffs.to(u.device), expression, pose)
+        chosen = (edit_coeffs(u.face_model, self.guidance.coeffs.to(u.device), expression,
+                              pose, light)
                   if coeffs is None else coeffs.reshape(1, -1).to(u.device))
         render = render_faces(u.face_model, chosen, u.image_size).image
         painted = u.generator(self.working.to(u.device), self.guidance.occlusion.to(u.device),
                               render, torch.Generator().manual_seed(seed)).cpu()
+        crop = to_uint8(painted[0])
         height, width = self.pixels.shape[:2]
-        full = from_working_square(painted, height, width, "bilinear")
         image = self.pixels.copy()
-        image[self.occlusion] = to_uint8(full[0])[self.occlusion]
-        return UnmaskResult(image, self.occlusion.copy(), to_uint8(render[0].cpu()),
+        image[self.occlusion] = warp_to_photo(crop, self.matrix, height,
+                                              width)[self.occlusion]
+        return UnmaskResult(image, self.occlusion.copy(), crop, to_uint8(render[0].cpu()),
                             chosen[0].cpu())
 
 
@@ -187,25 +204,38 @@ class Unmasker:
                                                                       device=device),
                    load_face_model(), profile.occlusion_dilation)
 
-    def session(self, image: str | Path | Image.Image | np.ndarray | torch.Tensor,
-                occlusion: np.ndarray | None = None) -> UnmaskSession:
-        """Prepare `image` for repeated edits (see `UnmaskSession.update`). `occlusion`
-        `(H, W)` bool, optional: where to paint, instead of the map N3D finds."""
-        return UnmaskSession(self, as_rgb_array(image), occlusion)
+    def session(self, image: ImageInput, occlusion: np.ndarray | None = None,
+                eyes: np.ndarray | None = None, find_face: bool = False) -> UnmaskSession:
+        """Prepare `image` for repeated edits (see `UnmaskSession.update`).
 
-    def unmask(self, image: str | Path | Image.Image | np.ndarray | torch.Tensor,
-               expression: dict[str, float] | None = None,
-               pose: dict[str, float] | None = None, seed: int = 0) -> UnmaskResult:
+        occlusion `(H, W)` bool, optional: where to paint, instead of the map N3D finds.
+        eyes: the eye centres `((x, y), (x, y))` in pixels, or the five points (eyes, nose tip,
+        mouth corners; `alignment.FIVE_POINTS`) of a face in a whole photo, which is then
+        aligned to the working crop and the result pasted back; `find_face=True` finds the
+        eyes with Haar cascades instead. With neither, `image` is taken as an aligned face.
+        """
+        return UnmaskSession(self, as_rgb_array(image), occlusion, eyes, find_face)
+
+    def unmask(self, image: ImageInput, expression: dict[str, float] | None = None,
+               pose: dict[str, float] | None = None, seed: int = 0,
+               eyes: np.ndarray | None = None, find_face: bool = False) -> UnmaskResult:
         """The unmasked image, N3D's 3D face optionally edited (named expression components,
-        yaw / pitch / roll in radians)."""
-        return self.session(image).update(expression, pose, seed)
+        yaw / pitch / roll in radians); `eyes`, `find_face` as in `session`."""
+        return self.session(image, eyes=eyes, find_face=find_face).update(expression, pose,
+                                                                          seed=seed)
 
-    def sample(self, image: str | Path | Image.Image | np.ndarray | torch.Tensor, k: int = 8,
-               seed: int = 0) -> list[UnmaskResult]:
+    def sample(self, image: ImageInput, k: int = 8, seed: int = 0,
+               eyes: np.ndarray | None = None, find_face: bool = False) -> list[UnmaskResult]:
         """K completions with the hidden expression drawn from the 3DMM prior and a new noise
-        draw each; `seed` fixes them all."""
-        session = self.session(image)
-        coeffs = with_prior_expressions(self.face_model, session.guidance.coeffs[0], k,
-                                        torch.Generator().manual_seed(seed))
-        return [session.update(coeffs=coeffs[i], seed=seed + 1 + i) for i in range(k)]
+        draw each; `seed` fixes them all; `eyes`, `find_face` as in `session`."""
+        session = self.session(image, eyes=eyes, find_face=find_face)
+        return sample_session(session, k, seed)
 
+
+def sample_session(session: UnmaskSession, k: int, seed: int) -> list[UnmaskResult]:
+    """K completions of a prepared input: expression from the 3DMM prior, noise seed
+    `seed + 1 + i` for the i-th."""
+    u = session.unmasker
+    coeffs = with_prior_expressions(u.face_model, session.guidance.coeffs[0], k,
+                                    torch.Generator().manual_seed(seed))
+    return [session.update(coeffs=coeffs[i], seed=seed + 1 + i) for i in range(k)]

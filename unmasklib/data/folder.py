@@ -11,11 +11,13 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..alignment import alignment_to, mask_to_photo, scale_of, warp_to_photo
 from ..face3d import MorphableModel, load_face_model, posed_vertices, project
-from ..images import from_uint8, load_rgb, paste, square_resize
+from ..images import from_uint8, load_rgb, paste, square_resize, to_uint8
 from .masks import MaskStyle, check_wearable, mask_kind_of, render_masks, sample_mask_style
 from .seeding import generator_for
 
@@ -105,3 +107,24 @@ class MaskedFaceFolder(Dataset):
             "identity": -1, "mask_type": kind, "has_ground_truth": False,
         }
 
+
+
+@torch.no_grad()
+def mask_photo(photo: np.ndarray, eyes: np.ndarray, kind: str = "surgical", seed: int = 0,
+               model: MorphableModel | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A synthetic mask of `kind` worn by the face in photo `(H, W, 3)` uint8, whose eye
+    centres are `eyes` `(2, 2)` (x, y pixels): the mask is rendered on the mean face in the
+    canonical crop (`alignment.canonical_points`) and carried into the photo. Returns the
+    masked photo `(H, W, 3)` uint8 and where the mask covers it `(H, W)` bool."""
+    model = model if model is not None else load_face_model()
+    check_wearable(model)
+    height, width = photo.shape[:2]
+    # Render at about the photo's own resolution of the face, so edges stay sharp.
+    probe = alignment_to(model, 256, eyes)
+    size = int(np.clip(256 / scale_of(probe), 64, 1024))
+    matrix = alignment_to(model, size, eyes)
+    style = sample_mask_style(kind, generator_for(seed, "photo", 0))
+    rendered = render_masks(model, model.zero_coeffs(1), [style], size)
+    colour = warp_to_photo(to_uint8(rendered.image[0]), matrix, height, width)
+    covered = mask_to_photo(rendered.face_mask[0, 0].cpu().numpy() > 0, matrix, height, width)
+    return np.where(covered[..., None], colour, photo), covered

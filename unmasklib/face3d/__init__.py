@@ -17,7 +17,7 @@ from .layout import CoeffLayout
 from .model import MorphableModel, SurfaceGrid
 from .raster import interpolate, rasterize
 from .render import RenderOutput, posed_vertices, render_faces, render_mesh, scene_light
-from .shading import irradiance, sh_basis, vertex_normals
+from .shading import irradiance, light_direction, sh_basis, vertex_normals, with_light_direction
 
 
 def load_face_model(path: str | Path | None = None) -> MorphableModel:
@@ -29,5 +29,5 @@ __all__ = [
     "BFM_LAYOUT", "EMBEDDED_LAYOUT", "CoeffLayout", "MorphableModel", "RenderOutput", "SurfaceGrid",
     "euler_rotation", "interpolate", "irradiance", "load_face_model", "pose_vertices",
     "posed_vertices", "project", "rasterize", "render_faces", "render_mesh", "scene_light",
-    "sh_basis", "vertex_normals",
+    "sh_basis", "vertex_normals", "light_direction", "with_light_direction",
 ]

@@ -82,3 +82,32 @@ def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     normals = torch.zeros_like(vertices).index_add(1, faces.T.reshape(-1),
                                                     face_normals.repeat(1, 3, 1))
     return torch.nn.functional.normalize(normals, dim=-1, eps=1e-12)
+
+
+# The first SH band holds the light's direction: entries 1, 2, 3 weigh y, z, x.
+_FIRST_BAND = [3, 1, 2]  # where x, y, z sit in the SH order
+
+
+def light_direction(lighting: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where the light comes from, for a lighting block `(B, 27)`: azimuth `(B,)` (radians,
+    > 0 from the image right) and elevation `(B,)` (> 0 from above), of the first SH band
+    summed over the colour channels."""
+    band = lighting_from_coeffs(lighting)[..., _FIRST_BAND].sum(1)  # (B, 3): x, y, z
+    x, y, z = band.unbind(-1)
+    return torch.atan2(x, z), torch.atan2(y, torch.hypot(x, z))
+
+
+def with_light_direction(lighting: torch.Tensor, azimuth: float | torch.Tensor,
+                         elevation: float | torch.Tensor) -> torch.Tensor:
+    """The lighting block `(B, 27)` with its light turned to come from (`azimuth`,
+    `elevation`) as in `light_direction`: each channel's first SH band keeps its strength and
+    changes direction; ambient and the second band stay."""
+    azimuth, elevation = torch.broadcast_tensors(
+        *(torch.as_tensor(a, dtype=lighting.dtype, device=lighting.device)
+          for a in (azimuth, elevation)))
+    direction = torch.stack([torch.cos(elevation) * torch.sin(azimuth), torch.sin(elevation),
+                             torch.cos(elevation) * torch.cos(azimuth)], -1)
+    sh = lighting_from_coeffs(lighting).clone()
+    strength = sh[..., _FIRST_BAND].norm(dim=-1, keepdim=True)  # (B, 3, 1)
+    sh[..., _FIRST_BAND] = strength * direction.expand(len(sh), 3).unsqueeze(1)
+    return (sh - lighting_from_coeffs(torch.zeros_like(lighting))).reshape(-1, 27)

@@ -1,0 +1,167 @@
+"""Photo <-> crop alignment: the similarity fit, the warps, the Haar eye finder, photo masks."""
+
+import math
+
+import numpy as np
+import pytest
+import skimage.data
+import torch
+
+from unmasklib.alignment import (
+    FaceNotFoundError,
+    alignment_to,
+    canonical_points,
+    find_eyes,
+    mask_to_photo,
+    similarity_from_points,
+    square_fit,
+    warp_to_crop,
+    warp_to_photo,
+)
+from unmasklib.data import SyntheticMaskedFaces
+from unmasklib.data.folder import mask_photo
+
+# The astronaut's pupils, read off a 4x enlargement by eye.
+ASTRONAUT_EYES = np.array([[202.0, 101.0], [246.0, 103.0]])
+
+
+def similarity(angle: float, scale: float, shift: tuple[float, float]) -> np.ndarray:
+    c, s = scale * math.cos(angle), scale * math.sin(angle)
+    return np.array([[c, -s, shift[0]], [s, c, shift[1]]])
+
+
+def apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    return points @ matrix[:, :2].T + matrix[:, 2]
+
+
+def test_the_fit_recovers_a_known_similarity_from_five_points():
+    truth = similarity(0.3, 1.7, (12.0, -5.0))
+    source = np.array([[10.0, 20.0], [40.0, 22.0], [25.0, 35.0], [14.0, 50.0], [37.0, 51.0]])
+    np.testing.assert_allclose(similarity_from_points(source, apply(truth, source)), truth,
+                               atol=1e-10)
+
+
+def test_two_points_fit_exactly_and_noisy_points_in_the_least_squares_sense():
+    source = np.array([[3.0, 4.0], [9.0, 1.0]])
+    target = np.array([[50.0, 60.0], [70.0, 90.0]])
+    np.testing.assert_allclose(apply(similarity_from_points(source, target), source), target,
+                               atol=1e-9)
+    rng = np.random.default_rng(0)
+    source = rng.normal(size=(6, 2)) * 20
+    target = apply(similarity(-0.7, 0.8, (3, 4)), source) + rng.normal(size=(6, 2))
+    fitted = similarity_from_points(source, target)
+    best = ((apply(fitted, source) - target) ** 2).sum()
+    # No nearby similarity does better: the fit is the least-squares optimum.
+    for angle, scale in [(0.01, 1), (-0.01, 1), (0, 1.01), (0, 0.99)]:
+        nudged = similarity(angle, scale, (0, 0))
+        moved = np.concatenate([nudged[:, :2] @ fitted[:, :2], fitted[:, 2:]], axis=1)
+        assert ((apply(moved, source) - target) ** 2).sum() > best
+
+
+def test_a_mirrored_point_set_gets_no_reflection_and_bad_points_a_clear_error():
+    source = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    fitted = similarity_from_points(source, source * [-1, 1])
+    assert np.linalg.det(fitted[:, :2]) > 0
+    with pytest.raises(ValueError, match="coincide"):
+        similarity_from_points(np.ones((2, 2)), np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="N >= 2"):
+        similarity_from_points(np.ones((1, 2)), np.ones((1, 2)))
+
+
+def test_square_fit_centres_the_image_and_fills_the_square_with_its_longer_side():
+    matrix = square_fit(100, 300, 128)
+    # The outer edges of the first and last pixel columns land on the square's edges.
+    np.testing.assert_allclose(apply(matrix, np.array([[-0.5, 49.5], [299.5, 49.5]])),
+                               [[-0.5, 63.5], [127.5, 63.5]], atol=1e-9)
+
+
+def test_a_large_photo_is_area_averaged_into_the_crop_not_aliased():
+    checker = (np.indices((1024, 1024)).sum(0) % 2 * 255).astype(np.uint8)
+    photo = np.repeat(checker[..., None], 3, axis=2)
+    crop = warp_to_crop(photo, square_fit(1024, 1024, 128), 128)
+    # Each crop pixel is the mean of an 8x8 block of the checkerboard: mid grey.
+    assert np.abs(crop.astype(float) - 127.5).max() <= 1
+
+
+def test_warping_to_the_crop_and_back_returns_a_smooth_photo():
+    y, x = np.mgrid[0:200, 0:240]
+    photo = np.stack([x, y, (x + y) // 2], -1).astype(np.uint8)
+    matrix = similarity(0.2, 0.9, (-10.0, 15.0))
+    back = warp_to_photo(warp_to_crop(photo, matrix, 256), matrix, 200, 240)
+    inside = mask_to_photo(np.ones((256, 256), bool), matrix, 200, 240)
+    assert inside.mean() > 0.5
+    assert np.abs(back.astype(int) - photo)[inside].max() <= 2
+    assert not inside[-1, 0]  # the bottom-left corner lies beyond the crop
+
+
+def test_canonical_points_are_where_training_faces_have_their_eyes():
+    from unmasklib.face3d import load_face_model
+
+    model = load_face_model()
+    points = canonical_points(model, 64)
+    faces = SyntheticMaskedFaces("train", 200, image_size=64, seed=0, model=model,
+                                 progress=False)
+    eyes = np.stack([np.stack([faces[i]["landmarks"][36:42].mean(0).numpy(),
+                               faces[i]["landmarks"][42:48].mean(0).numpy()])
+                     for i in range(len(faces))]) - 0.5
+    # Faces vary (yaw alone moves the eyes by 0.08 of the side); their mean is the mean face's.
+    assert np.abs(eyes.mean(0) - points[:2]).max() < 0.03 * 64
+    # Level eyes, symmetric about the vertical centre line; nose below, mouth below the nose.
+    assert points[0, 1] == pytest.approx(points[1, 1])
+    assert points[0, 0] + points[1, 0] == pytest.approx(63, abs=0.5)
+    assert points[0, 1] < points[2, 1] < points[3, 1]
+
+
+def test_haar_cascades_find_the_astronauts_eyes_with_and_without_a_mask():
+    photo = skimage.data.astronaut()
+    found = find_eyes(photo)
+    assert np.abs(found - ASTRONAUT_EYES).max() < 4
+    masked, covered = mask_photo(photo, found, "surgical", seed=0)
+    assert np.abs(find_eyes(masked) - ASTRONAUT_EYES).max() < 4
+    assert covered.sum() > 2000
+    assert (masked[~covered] == photo[~covered]).all()
+    # The mask sits below the eyes and between them horizontally, centred on the face.
+    rows, cols = np.nonzero(covered)
+    assert rows.min() > ASTRONAUT_EYES[:, 1].max()
+    assert ASTRONAUT_EYES[0, 0] < cols.mean() < ASTRONAUT_EYES[1, 0]
+
+
+def test_no_face_gets_an_error_that_asks_for_the_eyes():
+    with pytest.raises(FaceNotFoundError, match=r"eyes=\(\(x, y\), \(x, y\)\)"):
+        find_eyes(np.full((200, 200, 3), 128, np.uint8))
+
+
+def test_aligning_to_the_eyes_maps_them_onto_the_canonical_eyes():
+    from unmasklib.face3d import load_face_model
+
+    model = load_face_model()
+    matrix = alignment_to(model, 128, ASTRONAUT_EYES[::-1])  # either order
+    np.testing.assert_allclose(apply(matrix, ASTRONAUT_EYES), canonical_points(model, 128)[:2],
+                               atol=1e-9)
+    with pytest.raises(ValueError, match="five points"):
+        alignment_to(model, 128, np.zeros((3, 2)))
+
+
+def test_light_direction_round_trips_and_lights_the_side_it_names():
+    from unmasklib.face3d import (
+        light_direction,
+        load_face_model,
+        render_faces,
+        with_light_direction,
+    )
+
+    model = load_face_model()
+    coeffs = model.zero_coeffs(2)
+    lighting = model.layout.slice("lighting")
+    turned = with_light_direction(coeffs[:, lighting], torch.tensor([0.8, -0.8]), 0.3)
+    azimuth, elevation = light_direction(turned)
+    torch.testing.assert_close(azimuth, torch.tensor([0.8, -0.8]))
+    torch.testing.assert_close(elevation, torch.tensor([0.3, 0.3]))
+    coeffs[:, lighting] = turned
+    out = render_faces(model, coeffs, 64)
+    brightness = out.image.mean(1)  # (B, H, W)
+    inside = out.face_mask[:, 0] > 0
+    left = (brightness[:, :, :32] * inside[:, :, :32]).sum((1, 2)) / inside[:, :, :32].sum((1, 2))
+    right = (brightness[:, :, 32:] * inside[:, :, 32:]).sum((1, 2)) / inside[:, :, 32:].sum((1, 2))
+    assert right[0] > left[0] + 0.1  # azimuth > 0: light from the image right
+    assert left[1] > right[1] + 0.1
