@@ -7,6 +7,7 @@ Files and figures want `uint8` `(H, W, 3)` arrays; these helpers convert both wa
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,11 @@ def from_uint8(array: np.ndarray) -> torch.Tensor:
     if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) uint8 array, got {array.dtype} {array.shape}")
     return torch.from_numpy(np.array(array)).permute(2, 0, 1).float() / 127.5 - 1
+
+
+def batch_of(arrays: Sequence[np.ndarray]) -> torch.Tensor:
+    """uint8 images `(H, W, 3)` of one size -> a batch `(N, 3, H, W)` in [-1, 1]."""
+    return torch.stack([from_uint8(array) for array in arrays])
 
 
 def _levels(image: torch.Tensor) -> torch.Tensor:

@@ -343,3 +343,38 @@ def scores_by_mask_type(by_mask_type: dict[str, list[dict]],
     axes[0, -1].legend(fontsize=7, loc="lower right")
     figure.tight_layout()
     return figure
+
+
+def photo_panels(photo: np.ndarray, masked: np.ndarray, eyes: np.ndarray, result,
+                 samples: Sequence = (), cell: float = 2.2) -> Figure:
+    """A whole photo unmasked: the photo, the masked photo with the eyes found (dots), the
+    result; below, close-ups of the face (a box around the occlusion) in the photo, the result
+    and each of `samples`. photo, masked `(H, W, 3)` uint8; eyes `(2, 2)` pixels; result and
+    samples: `UnmaskResult`s."""
+    rows, cols = np.nonzero(result.occlusion)
+    if len(rows) == 0:
+        rows, cols = np.array([0, photo.shape[0] - 1]), np.array([0, photo.shape[1] - 1])
+    half = int(max(np.ptp(rows), np.ptp(cols)) * 0.9) + 8
+    centre = (int(rows.mean()) - half // 3, int(cols.mean()))
+    top, left = max(centre[0] - half, 0), max(centre[1] - half, 0)
+    box = (slice(top, centre[0] + half), slice(left, centre[1] + half))
+    close = [("photo (truth)", photo[box]), ("result", result.image[box])]
+    close += [(f"sample {i + 1}", s.image[box]) for i, s in enumerate(samples)]
+    columns = max(3, len(close))
+    figure = plt.figure(figsize=(cell * columns, cell * 2.3))
+    grid = figure.add_gridspec(2, columns, height_ratios=[1.3, 1])
+    for k, (title, image) in enumerate([("photo", photo), ("masked; eyes found", masked),
+                                        ("unmasked", result.image)]):
+        ax = figure.add_subplot(grid[0, k * columns // 3:(k + 1) * columns // 3])
+        ax.imshow(image)
+        if k == 1:
+            ax.plot(eyes[:, 0], eyes[:, 1], "o", color="red", markersize=3)
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+    for k, (title, image) in enumerate(close):
+        ax = figure.add_subplot(grid[1, k])
+        ax.imshow(image)
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+    figure.tight_layout()
+    return figure
