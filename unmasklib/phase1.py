@@ -18,8 +18,10 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.utils.data import ConcatDataset, Dataset
 
 from .config import Profile, resolve_run
+from .data.folder import MaskedFaceFolder
 from .data.seeding import seeded_torch
 from .data.synthetic import DATA_VERSION, SyntheticMaskedFaces
 from .face3d import MorphableModel, load_face_model, render_faces
@@ -41,12 +43,25 @@ MODEL_NAME = "n3d"
 POSE_NAMES = ("yaw", "pitch", "roll")
 
 
-def phase_sets(profile: Profile, folder: Path,
-               progress: bool = True) -> tuple[SyntheticMaskedFaces, SyntheticMaskedFaces]:
+def phase_sets(profile: Profile, folder: Path, progress: bool = True,
+               photos: str | Path | None = None) -> tuple[Dataset, SyntheticMaskedFaces]:
     """The phase sets: `train_samples` training and `test_samples` held-out faces, cached in
-    the run's data folder (the same cache notebook 01 writes)."""
-    return (SyntheticMaskedFaces.of_run(profile, folder, "train", profile.train_samples, progress),
+    the run's data folder (the same cache notebook 01 writes). `photos`: a folder of the
+    user's aligned face photos (`MaskedFaceFolder`) trained on beside the synthetic faces."""
+    train = SyntheticMaskedFaces.of_run(profile, folder, "train", profile.train_samples, progress)
+    if photos is not None:
+        train = ConcatDataset([train, MaskedFaceFolder(photos, profile.image_size, profile.seed)])
+    return (train,
             SyntheticMaskedFaces.of_run(profile, folder, "test", profile.test_samples, progress))
+
+
+def photo_settings(photos: str | Path | None) -> dict:
+    """What a folder of photos adds to a run's settings, so that a checkpoint trained with
+    other data (or none) is not taken for this run's."""
+    if photos is None:
+        return {}
+    return {"photos": str(Path(photos).resolve()),
+            "photo_count": len(MaskedFaceFolder(photos, 32).files)}
 
 
 def n3d_settings(profile: Profile) -> dict:
@@ -82,24 +97,25 @@ def n3d_step(n3d: N3D, face_model: MorphableModel, encoder: nn.Module, settings:
 
 def train_n3d(profile: Profile | str | None = None, run_folder: str | Path | None = None,
               retrain: bool = False, device: str | torch.device | None = None,
-              progress: bool = True, stop_at: int | None = None) -> tuple[N3D, Run]:
+              progress: bool = True, stop_at: int | None = None,
+              photos: str | Path | None = None) -> tuple[N3D, Run]:
     """Train N3D for `profile` (default `$UNMASK_PROFILE`, else cpu), or reuse the finished
     checkpoint `<run_folder>/n3d.pt` (default `runs/<profile>/`); resumes an interrupted run.
 
     Adam at the profile's `n3d_lr`, a tenth of it from the mid-point, `n3d_steps` steps of
     `n3d_batch` faces. Returns N3D in eval mode on `device` (default CUDA, MPS, else CPU) and
-    the `training.Run` with the per-term loss history.
+    the `training.Run` with the per-term loss history. `photos`: see `phase_sets`.
     """
     profile, folder = resolve_run(profile, run_folder)
     device = pick_device(device)
     face_model = load_face_model().to(device)
-    settings = n3d_settings(profile)
+    settings = {**n3d_settings(profile), **photo_settings(photos)}
     n3d = build_n3d(settings, profile.seed, face_model).to(device)
     encoder = frozen_identity_encoder(profile, folder, device)
     run = fit(MODEL_NAME, profile, folder, {"n3d": n3d}, {"adam": adam(n3d.parameters())},
               n3d_step(n3d, face_model, encoder, settings),
-              lambda: Batches(phase_sets(profile, folder, progress)[0], profile.n3d_batch,
-                              profile.seed),
+              lambda: Batches(phase_sets(profile, folder, progress, photos)[0],
+                              profile.n3d_batch, profile.seed),
               profile.n3d_steps, seed=profile.seed, lr=profile.n3d_lr, settings=settings,
               checkpoint_every=profile.checkpoint_every, stop_at=stop_at, retrain=retrain,
               progress=progress)

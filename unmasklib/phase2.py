@@ -37,7 +37,14 @@ from .metrics import pearson_r, psnr, ssim
 from .models.identity import identity_similarity
 from .models.inpainting import InpaintingGenerator, PatchDiscriminator
 from .models.n3d import N3D, N3DOutput
-from .phase1 import frozen_identity_encoder, load_n3d, phase_sets, predict, train_n3d
+from .phase1 import (
+    frozen_identity_encoder,
+    load_n3d,
+    phase_sets,
+    photo_settings,
+    predict,
+    train_n3d,
+)
 from .training import (
     Batches,
     Run,
@@ -180,8 +187,8 @@ def frozen_n3d(profile: Profile, folder: Path, device: torch.device) -> torch.nn
 def train_inpainting(profile: Profile | str | None = None, run_folder: str | Path | None = None,
                      use_render: bool = True, truth_probability: float | None = None,
                      retrain: bool = False, device: str | torch.device | None = None,
-                     progress: bool = True,
-                     stop_at: int | None = None) -> tuple[InpaintingGenerator, Run]:
+                     progress: bool = True, stop_at: int | None = None,
+                     photos: str | Path | None = None) -> tuple[InpaintingGenerator, Run]:
     """Train G (with its critic) for `profile`, or reuse the finished checkpoint
     `<run_folder>/inpainting.pt` (`inpainting_no_prior.pt` with `use_render=False`, the
     ablation whose render channels are zeros; `inpainting_truth<p>.pt` with another
@@ -190,12 +197,14 @@ def train_inpainting(profile: Profile | str | None = None, run_folder: str | Pat
 
     Adam at `inpaint_lr` for G and D, a tenth of it from the mid-point, `inpaint_steps`
     steps of `inpaint_batch` faces. Returns G in eval mode on `device` and the `training.Run`
-    with the history of G's terms and the critic's ("critic", "gp").
+    with the history of G's terms and the critic's ("critic", "gp"). `photos`: a folder of
+    aligned face photos trained on beside the synthetic faces (`phase1.phase_sets`).
     """
     profile, folder = resolve_run(profile, run_folder)
     device = pick_device(device)
     face_model = load_face_model().to(device)
-    settings = inpainting_settings(profile, use_render, truth_probability)
+    settings = {**inpainting_settings(profile, use_render, truth_probability),
+                **photo_settings(photos)}
     generator, critic = build_inpainting(settings, profile.seed)
     # Channels-last suits oneDNN's convolutions (as `benchmarks/bench_phase2.py` measures).
     generator, critic = (m.to(device, memory_format=torch.channels_last)
@@ -207,8 +216,8 @@ def train_inpainting(profile: Profile | str | None = None, run_folder: str | Pat
     run = fit(name, profile, folder, {"G": generator, "D": critic}, optimizers,
               inpainting_step(generator, critic, optimizers["D"], n3d, face_model, encoder,
                               settings, profile.seed),
-              lambda: Batches(phase_sets(profile, folder, progress)[0], profile.inpaint_batch,
-                              profile.seed),
+              lambda: Batches(phase_sets(profile, folder, progress, photos)[0],
+                              profile.inpaint_batch, profile.seed),
               profile.inpaint_steps, seed=profile.seed, lr=profile.inpaint_lr, settings=settings,
               stepped=["G"], checkpoint_every=profile.checkpoint_every, stop_at=stop_at,
               retrain=retrain, progress=progress)
