@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 
 from ..data.seeding import generator_for
 from ..progress import progress_bar
+from .distributed import shard
 
 
 def step_generator(seed: int, step: int, purpose: str = "step") -> torch.Generator:
@@ -69,7 +70,8 @@ class Batches:
     """`batches(step)` -> the collated batch of training step `step` from `dataset`.
 
     The callable a training loop asks for its data: indices from `batch_indices`, samples
-    read one by one (cheap for the in-memory synthetic set) and stacked by `collate`."""
+    read one by one (cheap for the in-memory synthetic set) and stacked by `collate`. Under
+    torchrun it returns this process's share of the batch (`distributed.shard`)."""
 
     def __init__(self, dataset: Dataset, batch_size: int, seed: int) -> None:
         self.dataset, self.batch_size, self.seed = dataset, batch_size, seed
@@ -77,7 +79,8 @@ class Batches:
         batch_indices(len(dataset), batch_size, seed, 0)
 
     def __call__(self, step: int) -> dict:
-        indices = batch_indices(len(self.dataset), self.batch_size, self.seed, step)
+        # Under torchrun each process reads only its slice of the global batch.
+        indices = shard(batch_indices(len(self.dataset), self.batch_size, self.seed, step))
         return collate([self.dataset[int(i)] for i in indices])
 
 

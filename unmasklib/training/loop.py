@@ -31,6 +31,14 @@ from .checkpoint import (
     restore_rng,
     save_checkpoint,
 )
+from .distributed import (
+    average_gradients,
+    copy_from_rank0,
+    mean_across,
+    start_distributed,
+    wait_for_all,
+    world,
+)
 
 StepFn = Callable[[dict, int], Mapping[str, torch.Tensor]]
 ADAM_BETAS = (0.9, 0.999)
@@ -59,7 +67,8 @@ class Run:
 
 
 def pick_device(preference: str | torch.device | None = None) -> torch.device:
-    """`preference` if given (checked to be available), else CUDA, then MPS, then the CPU."""
+    """`preference` if given (checked to be available), else CUDA (under torchrun the GPU of
+    this process's local rank), then MPS, then the CPU."""
     if preference is not None:
         device = torch.device(preference)
         if device.type == "cuda" and not torch.cuda.is_available():
@@ -68,7 +77,7 @@ def pick_device(preference: str | torch.device | None = None) -> torch.device:
             raise ValueError(f"device {str(device)!r} asked for, but MPS is not available")
         return device
     if torch.cuda.is_available():
-        return torch.device("cuda")
+        return torch.device("cuda", world().local_rank)
     if torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
@@ -87,14 +96,18 @@ def learning_rate(step: int, lr: float, drop_step: int, drop: float = 0.1) -> fl
 def descend(optimizers: Iterable[torch.optim.Optimizer], loss: torch.Tensor, term: str = "total",
             step: int = -1) -> None:
     """One update of `optimizers` on the scalar `loss`, refused (NonFiniteLossError naming
-    `term` and `step`) before anything changes when the loss is not finite."""
-    value = float(loss.detach())
+    `term` and `step`) before anything changes when the loss is not finite. Under torchrun the
+    check sees the mean loss of all processes (so all refuse together) and the gradients are
+    averaged across them before the update."""
+    value = float(mean_across(loss.detach()))
     if not math.isfinite(value):
         raise NonFiniteLossError(term, step, value)
     optimizers = list(optimizers)
     for optimizer in optimizers:
         optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    average_gradients(p for optimizer in optimizers for group in optimizer.param_groups
+                      for p in group["params"])
     for optimizer in optimizers:
         optimizer.step()
 
@@ -126,7 +139,12 @@ def fit(model_name: str, profile: Profile | str, folder: str | Path,
 
     A checkpoint of another model or profile raises ValueError; a non-finite loss term raises
     NonFiniteLossError and leaves the last checkpoint written intact.
+
+    Under `torchrun` (see `training.distributed`) every process runs this with the same
+    arguments: each trains on its share of every batch, gradients are averaged, rank 0 alone
+    writes checkpoints and shows progress, and the logged losses are the means over processes.
     """
+    here = start_distributed()
     profile_name = profile if isinstance(profile, str) else profile.name
     path = checkpoint_path(folder, model_name)
     drop_step = steps // 2 if lr_drop_step is None else lr_drop_step
@@ -138,11 +156,13 @@ def fit(model_name: str, profile: Profile | str, folder: str | Path,
     if state is not None:
         load_weights(state, models, optimizers)
         if state["finished"]:
-            print(f"reusing the finished checkpoint {path} ({state['step']} steps); "
-                  "pass retrain=True to train again")
+            if here.main:
+                print(f"reusing the finished checkpoint {path} ({state['step']} steps); "
+                      "pass retrain=True to train again")
             return Run(path, state["step"], True, True, state["history"], settings)
         restore_rng(state["rng"])
-        print(f"resuming {path} at step {state['step']} of {steps}")
+        if here.main:
+            print(f"resuming {path} at step {state['step']} of {steps}")
     start = 0 if state is None else state["step"]
     end = steps if stop_at is None else max(start, min(stop_at, steps))
     history: dict[str, list[float]] = {} if state is None else state["history"]
@@ -152,18 +172,25 @@ def fit(model_name: str, profile: Profile | str, folder: str | Path,
     device = next(next(iter(models.values())).parameters()).device
     for model in models.values():
         model.train()
+    copy_from_rank0(models)  # every process starts from the same weights
     bar = progress_bar(range(start, end), initial=start, total=steps, desc=model_name,
-               disable=not progress)
+                       disable=not progress or not here.main)
     for step in bar:
         for optimizer in optimizers.values():
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(step, lr, drop_step, lr_drop)
         try:
-            terms = step_fn(to_device(batches(step), device), step)
+            batch = batches(step)
+            if step == start and here.size > 1 and here.main:
+                share = len(next(v for v in batch.values() if isinstance(v, torch.Tensor)))
+                print(f"{model_name}: {here.size} processes x {share} samples = effective "
+                      f"batch size {here.size * share}", flush=True)
+            terms = step_fn(to_device(batch, device), step)
             if "total" not in terms:
                 raise ValueError(f"step_fn must return a 'total' loss term, got {list(terms)}")
             values = _finite_values(terms, step)
             descend([optimizers[name] for name in stepped], terms["total"], "total", step)
+            copy_from_rank0(models, buffers_only=True)
         except NonFiniteLossError as error:
             raise NonFiniteLossError(error.term, error.step, error.value,
                                      saved or "No checkpoint was written yet.") from None
@@ -172,8 +199,11 @@ def fit(model_name: str, profile: Profile | str, folder: str | Path,
         bar.set_postfix({name: f"{value:.4g}" for name, value in values.items()}, refresh=False)
         done = step + 1
         if done == end or (checkpoint_every and done % checkpoint_every == 0):
-            save_checkpoint(path, make_checkpoint(model_name, profile_name, done, done == steps,
-                                                  settings, models, optimizers, history))
+            if here.main:
+                save_checkpoint(path, make_checkpoint(model_name, profile_name, done,
+                                                      done == steps, settings, models,
+                                                      optimizers, history))
+            wait_for_all()
             saved = f"The checkpoint {path} (step {done}) is intact."
     bar.close()
     return Run(path, end, end == steps, False, history, settings)
@@ -196,10 +226,12 @@ def _matching_checkpoint(path: Path, model_name: str, profile_name: str,
 
 
 def _finite_values(terms: Mapping[str, torch.Tensor], step: int) -> dict[str, float]:
-    """The terms as floats (one device sync for all), or NonFiniteLossError naming a term that
-    is not finite: one of the others before "total", which is only their sum."""
+    """The terms as floats, averaged over processes (one device sync for all), or
+    NonFiniteLossError naming a term that is not finite: one of the others before "total",
+    which is only their sum."""
     names = sorted(terms, key=lambda name: name == "total")
-    values = torch.stack([terms[name].detach().float().reshape(()) for name in names]).tolist()
+    values = mean_across(torch.stack([terms[name].detach().float().reshape(())
+                                      for name in names])).tolist()
     for name, value in zip(names, values, strict=True):
         if not math.isfinite(value):
             raise NonFiniteLossError(name, step, value)

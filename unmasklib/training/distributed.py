@@ -1,0 +1,108 @@
+"""Training across processes: `torchrun --nproc_per_node=N` runs every phase unchanged.
+
+torchrun starts N copies of the same program and tells each its place through the
+environment (RANK, WORLD_SIZE, LOCAL_RANK). `fit` then does what PyTorch's
+DistributedDataParallel does, in the two places where it matters, so every phase's step
+function keeps calling its networks directly (a GAN's critic updates inside the step too):
+
+- each process reads its own slice of every global batch (`Batches` shards by rank), so the
+  effective batch is the profile's and the run means the same thing on 1 or N processes;
+- after each backward pass the gradients are averaged across processes (`descend`), and after
+  each step BatchNorm's running statistics are copied from rank 0, so all ranks hold the same
+  weights at every step;
+- rank 0 alone writes checkpoints and shows progress; the others wait for the write.
+
+Processes talk over gloo on the CPU and NCCL on CUDA GPUs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place: rank in [0, size), and its GPU index on its machine."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        """Whether this process writes checkpoints and logs (rank 0)."""
+        return self.rank == 0
+
+
+def world() -> World:
+    """Where this process stands, from torchrun's environment; one process without it."""
+    return World(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
+                 int(os.environ.get("LOCAL_RANK", 0)))
+
+
+def start_distributed() -> World:
+    """Join the process group (once) when torchrun started several processes: NCCL when this
+    process has a CUDA GPU, else gloo."""
+    here = world()
+    if here.size > 1 and not dist.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(here.local_rank)
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return here
+
+
+def shard(indices: torch.Tensor) -> torch.Tensor:
+    """This process's contiguous share of a global batch's sample indices `(B,)`; B must be a
+    multiple of the number of processes."""
+    here = world()
+    if here.size == 1:
+        return indices
+    if len(indices) % here.size:
+        raise ValueError(f"a batch of {len(indices)} cannot be split evenly over {here.size} "
+                         "processes: choose a batch size that is a multiple of it")
+    return indices.view(here.size, -1)[here.rank]
+
+
+def mean_across(values: torch.Tensor) -> torch.Tensor:
+    """`values` averaged over all processes (itself with one process)."""
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return values
+    total = values.detach().clone()
+    dist.all_reduce(total)
+    return total / dist.get_world_size()
+
+
+def average_gradients(parameters: Iterable[nn.Parameter]) -> None:
+    """Replace each gradient by its mean over all processes, in one flat all-reduce."""
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return
+    flat = mean_across(torch.cat([g.reshape(-1) for g in grads]))
+    for grad, part in zip(grads, flat.split([g.numel() for g in grads]), strict=True):
+        grad.copy_(part.view_as(grad))
+
+
+def copy_from_rank0(models: Mapping[str, nn.Module], buffers_only: bool = False) -> None:
+    """Overwrite every process's parameters (unless `buffers_only`) and buffers with rank 0's,
+    e.g. BatchNorm's running statistics, which each process updates from its own samples."""
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return
+    for model in models.values():
+        tensors = list(model.buffers()) + ([] if buffers_only else list(model.parameters()))
+        for tensor in tensors:
+            dist.broadcast(tensor.data, src=0)
+
+
+def wait_for_all() -> None:
+    """A barrier: no process goes on before every process got here (e.g. past rank 0's
+    checkpoint write)."""
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        dist.barrier()
