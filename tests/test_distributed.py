@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-WORKER = Path(__file__).with_name("distributed_worker.py")
+WORKER = Path(__file__).with_name("toy_training.py")
 
 
 def torchrun(out: Path, *extra: str) -> str:
@@ -52,7 +52,7 @@ def test_two_processes_train_identical_weights_and_rank0_alone_writes(tmp_path):
 def test_an_interrupted_distributed_run_resumes_to_the_same_weights(tmp_path):
     whole, parts = tmp_path / "whole", tmp_path / "parts"
     torchrun(whole)
-    torchrun(parts, "6")
+    torchrun(parts, "--stop-at", "6")
     assert not torch.load(parts / "toy.pt", weights_only=True)["finished"]
     log = torchrun(parts)
     assert "resuming" in log

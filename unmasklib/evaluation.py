@@ -59,7 +59,7 @@ from .phase2 import (
     paint_prior_samples,
     train_inpainting,
 )
-from .training import dataset_batches, load_or_train, pick_device
+from .training import dataset_batches, load_or_train, load_weights_only, pick_device
 
 METRICS = ("psnr_occluded", "ssim_occluded", "l1_occluded", "psnr", "ssim", "l1", "identity")
 INCEPTION_FILE = "inception_v3_google"  # torchvision's weights file name in the hub cache
@@ -84,7 +84,7 @@ def inception_features(images: torch.Tensor, weights: str | Path,
     (resized to 299 px), the network read from the local `weights` file: FID's feature space."""
     network = torchvision.models.inception_v3(weights=None, aux_logits=True,
                                               init_weights=False, transform_input=False)
-    network.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    network.load_state_dict(load_weights_only(weights, "weights file"))
     network.fc = torch.nn.Identity()
     network.eval()
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)

@@ -112,6 +112,9 @@ def load_rgb(path: str | Path) -> np.ndarray:
                 return np.asarray(image.convert("RGB"))
             white = _HIGH_DEPTH_WHITE[image.mode]
             grey = np.asarray(image).astype(np.float64)
+    except Image.DecompressionBombError as error:
+        raise ValueError(f"{path} is too large to read safely ({error}); downscale it first"
+                         ) from error
     except (OSError, ValueError, SyntaxError) as error:
         raise ValueError(f"cannot read {path} as an image: {error}") from error
     grey = np.round(np.clip(grey, 0, white) * 255 / white).astype(np.uint8)

@@ -54,6 +54,7 @@ from .training import (
     fit,
     load_finished_checkpoint,
     load_or_train,
+    load_weights_only,
     pick_device,
     step_generator,
 )
@@ -238,7 +239,7 @@ def train_inpainting_with_snapshots(profile: Profile | str | None = None,
     path = folder / "inpainting_snapshots.pt"
     made_with = {**inpainting_settings(profile, True), "steps": profile.inpaint_steps,
                  "lr": profile.inpaint_lr, "seed": profile.seed, "faces": faces}
-    stored = torch.load(path, weights_only=True) if path.exists() else {}
+    stored = load_weights_only(path, "snapshot file") if path.exists() else {}
     snapshots = stored.get("paintings", {}) if stored.get("settings") == made_with else {}
     device = pick_device(device)
     face_model = load_face_model().to(device)

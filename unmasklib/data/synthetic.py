@@ -209,9 +209,13 @@ class SyntheticMaskedFaces(Dataset):
         # A unique temporary file, then an atomic rename: neither a crash nor two processes
         # filling the same chunk at once can leave half a chunk behind.
         handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-        with os.fdopen(handle, "wb") as file:
-            np.savez(file, **arrays)
-        os.replace(temporary, path)
+        try:
+            with os.fdopen(handle, "wb") as file:
+                np.savez(file, **arrays)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
 
     def prepare(self) -> None:
         """Load every chunk, generating (and caching, with a root) the missing ones, with a

@@ -31,6 +31,7 @@ from ..training import (
     adam,
     fit,
     load_finished_checkpoint,
+    load_weights_only,
     pick_device,
     step_generator,
 )
@@ -84,7 +85,7 @@ def torchvision_resnet(name: str, imagenet_weights: str | Path | None) -> tuple[
             raise FileNotFoundError(f"ImageNet weight file {path} not found; nothing is "
                                     "downloaded: pass the path of a torchvision state dict, "
                                     "or None for random weights")
-        network.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        network.load_state_dict(load_weights_only(path, "weights file"))
     body = nn.Sequential(*list(network.children())[:-2])
     return body, network.fc.in_features
 

@@ -15,6 +15,7 @@ from .checkpoint import (
     load_finished_checkpoint,
     load_or_train,
     load_weights,
+    load_weights_only,
     save_checkpoint,
 )
 from .loop import (
@@ -30,6 +31,7 @@ from .loop import (
 __all__ = [
     "Batches", "NonFiniteLossError", "Run", "adam", "batch_indices", "checkpoint_path",
     "collate", "dataset_batches", "descend", "fit", "learning_rate", "load_checkpoint",
-    "load_finished_checkpoint", "load_or_train", "load_weights", "pick_device", "save_checkpoint",
+    "load_finished_checkpoint", "load_or_train", "load_weights", "load_weights_only",
+    "pick_device", "save_checkpoint",
     "step_generator", "to_device",
 ]

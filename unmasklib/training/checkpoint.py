@@ -43,9 +43,12 @@ def checkpoint_path(folder: str | Path, model_name: str) -> Path:
 
 def save_checkpoint(path: str | Path, state: dict) -> Path:
     """Write `state` to `path` atomically: a temporary file in the same folder, then a rename,
-    so that a crash mid-write leaves the previous checkpoint intact."""
+    so that a crash mid-write leaves the previous checkpoint intact. Temporary files a killed
+    write left behind are removed (a run has one writer: rank 0)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.stem}.*.tmp"):
+        stale.unlink(missing_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as file:
@@ -80,10 +83,7 @@ def load_checkpoint(path: str | Path, model_name: str, profile_name: str) -> dic
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile) as error:
-        raise ValueError(f"{path} is not a readable checkpoint: {error}") from error
+    state = load_weights_only(path, "checkpoint")
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a checkpoint of format {CHECKPOINT_FORMAT}")
     if (state["model"], state["profile"]) != (model_name, profile_name):
@@ -91,6 +91,22 @@ def load_checkpoint(path: str | Path, model_name: str, profile_name: str) -> dic
                          f"{state['profile']!r}, expected {model_name!r} of profile "
                          f"{profile_name!r}")
     return state
+
+
+def load_weights_only(path: str | Path, what: str = "checkpoint") -> object:
+    """`torch.load(path, weights_only=True)` on the CPU: tensors and plain containers only, so
+    loading never runs code stored in the file. A file that holds other Python objects (which
+    unpickling would have to construct, possibly running code) is refused with ValueError, as
+    is one that is truncated or not a PyTorch file."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise ValueError(f"{path} was refused: it holds Python objects beyond tensors and plain "
+                         f"containers, which loading would have to execute; only {what}s "
+                         f"written by unmasklib are read ({str(error).splitlines()[0]})"
+                         ) from error
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile) as error:
+        raise ValueError(f"{path} is not a readable {what}: {error}") from error
 
 
 def load_finished_checkpoint(folder: str | Path, model_name: str, profile_name: str,
