@@ -102,3 +102,37 @@ def test_a_missing_run_folder_and_a_resume_without_checkpoint_are_explained(tmp_
     assert main(["train", "identity", "--profile", "smoke", "--out", str(tmp_path),
                  "--data", str(tmp_path)]) == 2
     assert "identity labels" in capsys.readouterr().err
+
+
+def test_train_passes_its_options_to_the_library_call(monkeypatch, tmp_path, capsys):
+    import unmasklib.phase1 as phase1
+    from unmasklib.training import Run
+
+    calls = []
+
+    def fake_train_n3d(profile, folder, **options):
+        calls.append((profile.name, folder, options))
+        return None, Run(folder / "n3d.pt", 20, True, False, {}, {})
+
+    monkeypatch.setattr(phase1, "train_n3d", fake_train_n3d)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    assert main(["train", "n3d", "--profile", "smoke", "--out", str(tmp_path), "--data",
+                 str(photos), "--retrain", "--device", "cpu"]) == 0
+    assert calls == [("smoke", tmp_path, {"photos": photos, "retrain": True, "device": "cpu"})]
+    assert "n3d: trained to step 20" in capsys.readouterr().out
+
+
+def test_photos_join_the_training_set_and_the_run_settings(tmp_path):
+    from unmasklib.phase1 import phase_sets, photo_settings
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for k in range(3):
+        Image.new("RGB", (80, 60), (40 * k, 90, 120)).save(photos / f"p{k}.png")
+    train, _ = phase_sets(TINY, tmp_path / "run", progress=False, photos=photos)
+    assert len(train) == TINY.train_samples + 3
+    last = train[len(train) - 1]
+    assert not last["has_ground_truth"] and last["masked"].shape == (3, 64, 64)
+    assert photo_settings(photos) == {"photos": str(photos.resolve()), "photo_count": 3}
+    assert photo_settings(None) == {}

@@ -106,17 +106,17 @@ def test_a_checkpoint_of_another_model_or_profile_names_both(tiny_run, tmp_path)
 
 
 def test_two_processes_generating_one_data_set_into_one_cache_do_not_corrupt_it(tmp_path):
-    code = ("from unmasklib.data import SyntheticMaskedFaces; SyntheticMaskedFaces('train', 40, "
+    code = ("from unmasklib.data import SyntheticMaskedFaces; SyntheticMaskedFaces('train', 32, "
             f"image_size=32, seed=3, root={str(tmp_path)!r}, progress=False)")
     processes = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE)
                  for _ in range(2)]
     for process in processes:
         _, err = process.communicate(timeout=300)
         assert process.returncode == 0, err.decode()[-3000:]
-    cached = SyntheticMaskedFaces("train", 40, image_size=32, seed=3, root=tmp_path,
+    cached = SyntheticMaskedFaces("train", 32, image_size=32, seed=3, root=tmp_path,
                                   progress=False)
-    fresh = SyntheticMaskedFaces("train", 40, image_size=32, seed=3, progress=False)
-    for i in range(40):
+    fresh = SyntheticMaskedFaces("train", 32, image_size=32, seed=3, progress=False)
+    for i in range(32):
         assert torch.equal(cached[i]["masked"], fresh[i]["masked"])
         assert torch.equal(cached[i]["coeffs"], fresh[i]["coeffs"])
     assert not list(tmp_path.rglob("*.tmp*")) and not list(tmp_path.rglob("tmp*"))

@@ -105,8 +105,11 @@ def run_train(args: argparse.Namespace) -> int:
         from .phase2 import train_inpainting
 
         _, run = train_inpainting(profile, folder, photos=args.data, **common)
-    state = "reused" if run.reused else f"trained to step {run.step}"
-    print(f"{args.model}: {state}; checkpoint {run.path}")
+    from .training.distributed import world
+
+    if world().main:  # under torchrun every process gets here; one line is enough
+        state = "reused" if run.reused else f"trained to step {run.step}"
+        print(f"{args.model}: {state}; checkpoint {run.path}")
     return 0
 
 
