@@ -25,6 +25,7 @@ from .pipeline import LIGHT_NAMES, POSE_NAMES, UnmaskResult, UnmaskSession, edit
 POSE_RANGE = {"yaw": 0.8, "pitch": 0.5}  # radians either way; roll is left to the code API
 LIGHT_RANGE = {"azimuth": (-1.5, 1.5), "elevation": (-1.0, 1.2)}
 EXPRESSION_RANGE = 2.5  # prior standard deviations either way
+ANGLES = (*POSE_NAMES, *LIGHT_NAMES)  # the sliders that are not expression components
 
 
 def png_bytes(pixels: np.ndarray) -> bytes:
@@ -69,8 +70,8 @@ class UnmaskEditor:
         captions = [widgets.VBox([widgets.Label(title), self.images[name]])
                     for name, title in (("input", "masked input (aligned)"),
                                         ("render", "3D face"), ("result", "result"))]
-        expression = [s for n, s in self.sliders.items() if n not in (*POSE_NAMES, *LIGHT_NAMES)]
-        rest = [s for n, s in self.sliders.items() if n in (*POSE_NAMES, *LIGHT_NAMES)]
+        expression = [s for n, s in self.sliders.items() if n not in ANGLES]
+        rest = [s for n, s in self.sliders.items() if n in ANGLES]
         self.widget = widgets.VBox([
             widgets.HBox(captions),
             widgets.HBox([widgets.VBox(expression), widgets.VBox([*rest, widgets.HBox(
@@ -95,7 +96,7 @@ class UnmaskEditor:
         dicts for `edit_coeffs`; untouched ones leave the base's coefficients exact."""
         moved = {n: s.value for n, s in self.sliders.items()
                  if abs(s.value - self._base_values[n]) > 1e-9}
-        expression = {n: v for n, v in moved.items() if n not in (*POSE_NAMES, *LIGHT_NAMES)}
+        expression = {n: v for n, v in moved.items() if n not in ANGLES}
         return (expression, {n: v for n, v in moved.items() if n in POSE_NAMES},
                 {n: v for n, v in moved.items() if n in LIGHT_NAMES})
 
