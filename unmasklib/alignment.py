@@ -98,6 +98,13 @@ def warp_to_photo(crop: np.ndarray, matrix: np.ndarray, height: int,
     return _warp_back(crop, matrix, height, width, cv2.BORDER_REPLICATE)
 
 
+def window_of(matrix: np.ndarray, left: int, top: int) -> np.ndarray:
+    """`matrix` `(2, 3)` for the photo window whose top-left pixel is (`left`, `top`): warping
+    a crop back into just that window (`warp_to_photo`) costs its size, not the photo's."""
+    return np.concatenate([matrix[:, :2], matrix[:, 2:] + matrix[:, :2] @ [[left], [top]]],
+                          axis=1)
+
+
 def mask_to_photo(mask: np.ndarray, matrix: np.ndarray, height: int, width: int) -> np.ndarray:
     """Crop mask `(S, S)` bool -> `(height, width)` bool: where the bilinear warp of the mask is
     at least half on (beyond the crop: off), so edges stay smooth when a small crop returns to

@@ -31,6 +31,7 @@ from .alignment import (
     square_fit,
     warp_to_crop,
     warp_to_photo,
+    window_of,
 )
 from .config import PROFILES, Profile, get_profile
 from .face3d import (
@@ -152,6 +153,11 @@ class UnmaskSession:
             self.occlusion = occlusion.astype(bool)
             working = torch.from_numpy(mask_to_crop(self.occlusion, self.matrix, size))
             self.guidance = Guidance(working[None, None].float(), self.guidance.coeffs)
+        # Each update pastes into the occlusion's bounding box only: on a large photo, warping
+        # the crop back to the whole photo would dominate a slider move.
+        rows, cols = np.nonzero(self.occlusion)
+        self.box = ((slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
+                    if len(rows) else (slice(0, 0), slice(0, 0)))
 
     @torch.no_grad()
     def update(self, expression: dict[str, float] | None = None,
@@ -168,10 +174,12 @@ class UnmaskSession:
         painted = u.generator(self.working.to(u.device), self.guidance.occlusion.to(u.device),
                               render, torch.Generator().manual_seed(seed)).cpu()
         crop = to_uint8(painted[0])
-        height, width = self.pixels.shape[:2]
+        rows, cols = self.box
+        window = warp_to_photo(crop, window_of(self.matrix, cols.start, rows.start),
+                               rows.stop - rows.start, cols.stop - cols.start)
         image = self.pixels.copy()
-        image[self.occlusion] = warp_to_photo(crop, self.matrix, height,
-                                              width)[self.occlusion]
+        inside = self.occlusion[self.box]
+        image[self.box][inside] = window[inside]
         return UnmaskResult(image, self.occlusion.copy(), crop, to_uint8(render[0].cpu()),
                             chosen[0].cpu())
 
