@@ -57,11 +57,12 @@ def phase_sets(profile: Profile, folder: Path, progress: bool = True,
 
 def photo_settings(photos: str | Path | None) -> dict:
     """What a folder of photos adds to a run's settings, so that a checkpoint trained with
-    other data (or none) is not taken for this run's."""
+    other data (or none) is not taken for this run's: its path and how many files it holds
+    (counted, not decoded: `MaskedFaceFolder` decodes them once, when training needs them)."""
     if photos is None:
         return {}
-    return {"photos": str(Path(photos).resolve()),
-            "photo_count": len(MaskedFaceFolder(photos, 32).files)}
+    root = Path(photos).resolve()
+    return {"photos": str(root), "photo_count": sum(p.is_file() for p in root.rglob("*"))}
 
 
 def n3d_settings(profile: Profile) -> dict:
