@@ -119,9 +119,12 @@ def check_resume(args: argparse.Namespace, folder: Path) -> None:
     if args.resume and args.retrain:
         raise UsageError("--resume and --retrain contradict each other")
     if args.resume:
+        from .models import identity
+        from .phase1 import MODEL_NAME as N3D_NAME
+        from .phase2 import model_name
         from .training import checkpoint_path
 
-        names = {"identity": "identity", "n3d": "n3d", "inpaint": "inpainting"}
+        names = {"identity": identity.MODEL_NAME, "n3d": N3D_NAME, "inpaint": model_name()}
         path = checkpoint_path(folder, names[args.model])
         if not path.exists():
             raise UsageError(f"--resume: no checkpoint to resume at {path}")
