@@ -55,3 +55,16 @@ def test_a_failing_notebook_stops_the_demo_and_names_the_cell(tmp_path):
     with pytest.raises(CellExecutionError, match="deliberately broken"):
         demo.main(["--profile", "smoke", "--notebooks", str(folder)])
     assert (tmp_path / "runs" / "smoke" / "report" / "notebooks" / "01_broken.ipynb").exists()
+
+
+def test_progress_redraws_are_kept_as_a_terminal_shows_them():
+    assert demo.terminal_text("\rbar 1/3\rbar 2/3\rbar 3/3\ndone\n") == "bar 3/3\ndone\n"
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stderr", text=text)
+                    for text in ("\rfit 0%", "\rfit 50%", "\rfit 100%", "\n")]
+    cell.outputs.insert(1, nbformat.v4.new_output("stream", name="stdout", text="note\n"))
+    notebook.cells = [cell]
+    demo.collapse_streams(notebook)
+    assert [(o.name, o.text) for o in cell.outputs] == [
+        ("stderr", "fit 0%"), ("stdout", "note\n"), ("stderr", "fit 100%\n")]

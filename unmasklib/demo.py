@@ -39,6 +39,30 @@ class EchoingClient(NotebookClient):
         return super().output(outs, msg, display_id, cell_index)
 
 
+def terminal_text(text: str) -> str:
+    """Stream text as a terminal leaves it: on each line only what follows its last carriage
+    return, so a progress bar's hundreds of redraws keep their final state."""
+    return "\n".join(line.rstrip("\r").rsplit("\r", 1)[-1] for line in text.split("\n"))
+
+
+def collapse_streams(notebook: nbformat.NotebookNode) -> None:
+    """Merge each cell's consecutive stream outputs of one name (nbclient stores one per
+    message: a training bar's every redraw) into one, as `terminal_text` renders it."""
+    for cell in notebook.cells:
+        merged = []
+        for output in cell.get("outputs", []):
+            if (output.output_type == "stream" and merged
+                    and merged[-1].output_type == "stream" and merged[-1].name == output.name):
+                merged[-1].text += output.text
+            else:
+                merged.append(output)
+        for output in merged:
+            if output.output_type == "stream":
+                output.text = terminal_text(output.text)
+        if "outputs" in cell:
+            cell.outputs = merged
+
+
 def run_notebook(path: Path, out_dir: Path) -> float:
     """Execute the notebook at `path` (working directory: its folder), write the executed
     copy into `out_dir`, and return the seconds it took. A failing cell raises (nbclient's
@@ -50,6 +74,7 @@ def run_notebook(path: Path, out_dir: Path) -> float:
     try:
         client.execute()
     finally:
+        collapse_streams(notebook)
         out_dir.mkdir(parents=True, exist_ok=True)
         nbformat.write(notebook, out_dir / path.name)
     return time.perf_counter() - start
