@@ -12,6 +12,8 @@ sit at integer coordinates in both, as OpenCV's `warpAffine` assumes.
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -139,7 +141,9 @@ def alignment_to(face_model: MorphableModel, size: int, points: np.ndarray) -> n
                      f"(eyes, nose tip, mouth corners), got an array of shape {points.shape}")
 
 
+@functools.cache
 def _cascade(name: str) -> cv2.CascadeClassifier:
+    # Parsed once per process: a batch of photos would otherwise reread the XML each time.
     cascade = cv2.CascadeClassifier(cv2.data.haarcascades + name)
     if cascade.empty():
         raise RuntimeError(f"OpenCV's cascade {name} is missing: install "
