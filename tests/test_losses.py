@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -227,3 +229,43 @@ def test_phase1_loss_without_a_clean_image_compares_outside_the_occlusion(model)
                         (render.face_mask * visible).numpy())
     assert terms["photo"].item() == pytest.approx(expected, rel=1e-5)
     assert terms["coef"].item() == 0 and terms["lm"].item() == 0
+
+
+def test_visibility_weights_follow_how_far_a_unit_of_each_component_moves_the_face(model):
+    weights = L.visibility_weights(model)
+    zero = model.zero_coeffs(1)
+    base, _ = model.decode(zero)
+    for name in ("identity", "expression"):
+        block = model.layout.slice(name)
+        effects = []
+        for k in range(block.start, block.stop):  # brute force: decode one unit of each
+            coeffs = zero.clone()
+            coeffs[0, k] = 1
+            vertices, _ = model.decode(coeffs)
+            effects.append(float((vertices - base)[0].norm(dim=-1).square().mean().sqrt()))
+        effects = torch.tensor(effects)
+        expected = (effects / effects.mean()).clamp(min=L.MIN_VISIBILITY_WEIGHT)
+        assert torch.allclose(weights[block], expected, rtol=1e-4)
+    jaw = model.layout.slice("expression").start + model.expression_names.index("jaw_open")
+    assert weights[jaw] > 5  # the chin moves far more than a typical component
+    for name in ("pose", "lighting"):
+        assert (weights[model.layout.slice(name)] == 1).all()
+
+
+def test_a_component_that_changes_nothing_costs_almost_nothing(model):
+    texture = model.layout.slice("texture")
+    basis = model.texture_basis.clone()
+    basis[3] = 0
+    flat = dataclasses.replace(model, texture_basis=basis)
+    assert L.visibility_weights(flat)[texture.start + 3] == L.MIN_VISIBILITY_WEIGHT
+    scales = L.visibility_scales(flat)
+    error = torch.zeros(1, model.layout.size)
+    error[0, texture.start + 3] = 1.0
+    blocks = len(model.layout.blocks)
+    components = texture.stop - texture.start
+    assert L.coefficient_l1(error, torch.zeros_like(error), model.layout, scales).item() == \
+        pytest.approx(L.MIN_VISIBILITY_WEIGHT / (components * blocks), rel=1e-5)
+    # Scaled back by the weights, the scales are the plain per-entry ones.
+    plain = L.coefficient_scales(model.layout)
+    weighted = L.coefficient_scales(model.layout, scales)
+    assert torch.allclose(weighted * L.visibility_weights(flat), plain, rtol=1e-5)

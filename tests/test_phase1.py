@@ -10,7 +10,7 @@ from conftest import check_reused_and_frozen
 
 from unmasklib import face3d
 from unmasklib.config import get_profile
-from unmasklib.phase1 import evaluate_n3d, load_n3d, surface_errors, train_n3d
+from unmasklib.phase1 import evaluate_n3d, load_n3d, surface_errors, train_n3d, unmask_some
 
 PROFILE = dataclasses.replace(get_profile("smoke"), n3d_steps=6, identity_steps=4)
 
@@ -39,7 +39,18 @@ def test_evaluation_reports_every_test_face(run_folder):
     assert report.iou.shape == report.nme.shape == (count,)
     assert report.pose_error.shape == (count, 3) and (report.pose_error >= 0).all()
     assert ((report.iou >= 0) & (report.iou <= 1)).all()
-    assert set(report.block_error) == {"identity", "expression", "texture", "pose", "lighting"}
+    blocks = report.block_errors()
+    assert set(blocks) == {"identity", "expression", "texture", "pose", "lighting"}
+    expression = report.layout.slice("expression")
+    assert blocks["expression"][0] == pytest.approx(
+        float(report.coeff_error[:, expression].mean()))
+    components = expression.stop - expression.start
+    weights = torch.zeros(report.layout.size)
+    first = expression.start
+    weights[first] = components  # the first component alone counts
+    ours, mean_face = report.block_errors(weights)["expression"]
+    assert ours == pytest.approx(float(report.coeff_error[:, first].mean()))
+    assert mean_face == pytest.approx(float(report.mean_face_coeff_error[:, first].mean()))
     assert 0 <= report.summary()["iou"] <= 1
     for errors in (report.surface_error, report.mean_face_surface_error):
         assert set(errors) == {"shape", "albedo"} and errors["shape"].shape == (count,)
@@ -61,3 +72,22 @@ def test_surface_errors_see_shape_and_albedo_apart():
 def test_a_missing_checkpoint_names_what_makes_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="notebook 03"):
         load_n3d(PROFILE, tmp_path)
+
+
+def test_unmask_some_takes_the_mask_off_a_share_of_the_faces_that_have_a_clean_image():
+    count = 4000
+    batch = {"masked": torch.full((count, 3, 2, 2), -0.5),
+             "clean": torch.full((count, 3, 2, 2), 0.5),
+             "occlusion": torch.ones(count, 1, 2, 2),
+             "has_clean": torch.arange(count) % 4 != 0}  # every fourth is a photo: no clean
+    out = unmask_some(batch, 0.25, torch.Generator().manual_seed(0))
+    bare = out["masked"][:, 0, 0, 0] == 0.5
+    assert torch.equal(bare, out["occlusion"][:, 0, 0, 0] == 0)  # image and map agree
+    assert not bare[~batch["has_clean"]].any()
+    assert abs(float(bare[batch["has_clean"]].float().mean()) - 0.25) < 0.03
+    assert torch.equal(out["masked"][~bare], batch["masked"][~bare])
+    same = unmask_some(batch, 0.25, torch.Generator().manual_seed(0))
+    assert torch.equal(same["masked"], out["masked"])  # the generator fixes the draw
+    for probability, expected in ((0.0, 0), (1.0, int(batch["has_clean"].sum()))):
+        out = unmask_some(batch, probability, torch.Generator().manual_seed(1))
+        assert int((out["occlusion"][:, 0, 0, 0] == 0).sum()) == expected

@@ -43,6 +43,7 @@ class Profile:
     n3d_lr: float = 5e-4
     lambda_id: float = 0.1
     lambda_lm: float = 0.001
+    n3d_unmasked_probability: float = 0.25  # share of training faces shown without their mask
     # Inpainting (notebook 04): G and its critic D. lambda_*: the seed's phase-2 weights;
     # lambda_gp: WGAN-GP's own. truth_render_probability: the share of training samples whose
     # render G sees is made from the true coefficients (the hidden expression under the mask)

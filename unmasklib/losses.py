@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
-from .face3d import CoeffLayout, RenderOutput
+from .face3d import CoeffLayout, MorphableModel, RenderOutput
 
 # Typical standard deviation of each coefficient block in the synthetic data: the coefficient
 # loss divides by it so that a block of tiny numbers (angles, light) is not drowned by one of
@@ -48,6 +48,7 @@ COEFF_SCALES: dict[str, float | tuple[float, ...]] = {
     "translation": (0.05, 0.05, 0.2),
     "lighting": (0.12, 0.25, 0.15, 0.25, 0.06, 0.06, 0.06, 0.06, 0.06) * 3,
 }
+MIN_VISIBILITY_WEIGHT = 1e-3  # keeps the scale of a component that changes nothing finite
 LANDMARK_FRAME = 224  # Deep3DFaceRecon's crop side: landmark errors are measured in its pixels
 HEAVY_LANDMARKS = (*range(30, 36), *range(60, 68))  # nose tip and base; inner lips
 HEAVY_LANDMARK_WEIGHT = 20.0
@@ -91,6 +92,41 @@ def coefficient_scales(layout: CoeffLayout,
             raise ValueError(f"block {name!r} has {size} entries but {block.numel()} scales")
         parts.append(block.expand(size))
     return torch.cat(parts)
+
+
+def component_effects(face_model: MorphableModel) -> dict[str, torch.Tensor]:
+    """How much one unit of each component changes the face: block name -> `(K,)`, the RMS
+    over vertices of the displacement (identity, expression; model units) or of the albedo
+    change (texture; [0, 1] units) that the basis column makes."""
+    def rms(basis: torch.Tensor) -> torch.Tensor:  # (K, V, 3) -> (K,)
+        return basis.float().square().sum(-1).mean(-1).sqrt().cpu()
+    return {"identity": rms(face_model.identity_basis),
+            "expression": rms(face_model.expression_basis),
+            "texture": rms(face_model.texture_basis)}
+
+
+def visibility_weights(face_model: MorphableModel) -> torch.Tensor:
+    """`(layout.size,)`: each component's `component_effects` over its block's mean (at least
+    `MIN_VISIBILITY_WEIGHT`) for identity, expression and texture; 1 for the other blocks."""
+    effects = component_effects(face_model)
+    parts = [(effects[name] / effects[name].mean()).clamp(min=MIN_VISIBILITY_WEIGHT)
+             if name in effects else torch.ones(size) for name, size in face_model.layout.blocks]
+    return torch.cat(parts)
+
+
+def visibility_scales(face_model: MorphableModel,
+                      scales: Mapping[str, float | Sequence[float]] = COEFF_SCALES,
+                      ) -> dict[str, tuple[float, ...]]:
+    """`scales` per entry, divided by `visibility_weights`: L_coef weighted by how much each
+    component shows.
+
+    All components are drawn ~ N(0, 1), but at 128 px most of them move the face by a
+    fraction of a pixel: with equal weights their unlearnable errors make most of L_coef and
+    feed the backbone random-sign gradients, while `jaw_open` (a 3-pixel chin) counts as one
+    of 44. Weighted, a component that changes nothing costs nothing."""
+    layout = face_model.layout
+    weighted = coefficient_scales(layout, scales) / visibility_weights(face_model)
+    return {name: tuple(block.tolist()) for name, block in layout.split(weighted).items()}
 
 
 def coefficient_l1(pred: torch.Tensor, true: torch.Tensor, layout: CoeffLayout,

@@ -24,7 +24,8 @@ from .config import Profile, resolve_run
 from .data.folder import MaskedFaceFolder
 from .data.seeding import seeded_torch
 from .data.synthetic import DATA_VERSION, SyntheticMaskedFaces
-from .face3d import MorphableModel, load_face_model, render_faces
+from .face3d import CoeffLayout, MorphableModel, load_face_model, render_faces
+from .losses import visibility_scales
 from .metrics import landmark_nme, occlusion_iou
 from .models.identity import identity_similarity, load_identity_encoder, train_identity_encoder
 from .models.n3d import N3D, phase1_terms
@@ -37,6 +38,7 @@ from .training import (
     load_finished_checkpoint,
     load_or_train,
     pick_device,
+    step_generator,
 )
 
 MODEL_NAME = "n3d"
@@ -70,7 +72,9 @@ def n3d_settings(profile: Profile) -> dict:
     return {"data_version": DATA_VERSION, "train_samples": profile.train_samples,
             "image_size": profile.image_size, "batch": profile.n3d_batch,
             "backbone": profile.n3d_backbone, "width": profile.n3d_width,
-            "lambda_id": profile.lambda_id, "lambda_lm": profile.lambda_lm}
+            "lambda_id": profile.lambda_id, "lambda_lm": profile.lambda_lm,
+            "unmasked_probability": profile.n3d_unmasked_probability,
+            "coefficient_weights": "visibility"}
 
 
 def build_n3d(settings: dict, seed: int, face_model: MorphableModel) -> N3D:
@@ -86,13 +90,30 @@ def frozen_identity_encoder(profile: Profile, folder: Path, device: torch.device
                          lambda: train_identity_encoder(profile, folder, device=device))
 
 
-def n3d_step(n3d: N3D, face_model: MorphableModel, encoder: nn.Module, settings: dict):
-    """The step function of phase 1: `phase1_terms` of N3D on the batch's masked faces."""
+def unmask_some(batch: dict, probability: float, generator: torch.Generator) -> dict:
+    """`batch` with, per sample and with `probability`, the mask taken off: "masked" becomes
+    "clean" and "occlusion" zero. Only samples with a clean image (`has_clean`, default all)
+    qualify. N3D then also learns to read bare faces, whose mouth shows the expression: it
+    reads G's unmasked results back for edit fidelity, and photos without a mask."""
+    coin = torch.rand(len(batch["masked"]), generator=generator) < probability
+    has_clean = batch.get("has_clean", torch.ones(len(coin), dtype=torch.bool))
+    bare = (coin.to(has_clean.device) & has_clean.bool()).view(-1, 1, 1, 1)
+    return {**batch, "masked": torch.where(bare, batch["clean"], batch["masked"]),
+            "occlusion": torch.where(bare, 0.0, batch["occlusion"])}
+
+
+def n3d_step(n3d: N3D, face_model: MorphableModel, encoder: nn.Module, settings: dict,
+             seed: int):
+    """The step function of phase 1: `phase1_terms` of N3D on the batch's masked faces, a
+    share `unmasked_probability` of them shown without their mask (`unmask_some`)."""
     similarity = functools.partial(identity_similarity, encoder)
+    scales = visibility_scales(face_model)
 
     def step_fn(batch: dict, step: int) -> dict[str, torch.Tensor]:
+        batch = unmask_some(batch, settings["unmasked_probability"],
+                            step_generator(seed, step, "unmask"))
         return phase1_terms(n3d, face_model, batch, similarity, settings["lambda_id"],
-                            settings["lambda_lm"])
+                            settings["lambda_lm"], coeff_scales=scales)
     return step_fn
 
 
@@ -114,7 +135,7 @@ def train_n3d(profile: Profile | str | None = None, run_folder: str | Path | Non
     n3d = build_n3d(settings, profile.seed, face_model).to(device)
     encoder = frozen_identity_encoder(profile, folder, device)
     run = fit(MODEL_NAME, profile, folder, {"n3d": n3d}, {"adam": adam(n3d.parameters())},
-              n3d_step(n3d, face_model, encoder, settings),
+              n3d_step(n3d, face_model, encoder, settings, profile.seed),
               lambda: Batches(phase_sets(profile, folder, progress, photos)[0],
                               profile.n3d_batch, profile.seed),
               profile.n3d_steps, seed=profile.seed, lr=profile.n3d_lr, settings=settings,
@@ -140,9 +161,10 @@ class N3DReport:
     """N3D on held-out faces, per sample (N of them).
 
     iou `(N,)` occlusion IoU; nme `(N,)` landmark error over the inter-ocular distance;
-    pose_error `(N, 3)` |yaw|, |pitch|, |roll| errors in degrees; block_error and
-    mean_face_error: block name -> `(N,)` mean absolute coefficient error of N3D and of always
-    predicting the training set's mean coefficients; surface_error, mean_face_surface_error:
+    pose_error `(N, 3)` |yaw|, |pitch|, |roll| errors in degrees; coeff_error and
+    mean_face_coeff_error `(N, size)`: absolute coefficient errors of N3D and of always
+    predicting the training set's mean coefficients (`block_errors` sums them up per block);
+    surface_error, mean_face_surface_error:
     "shape" -> `(N,)` mean distance of the unposed vertices (identity and expression) from
     the true ones, model units; "albedo" -> `(N,)` mean absolute albedo error in [0, 1]: what
     the coefficients change on the face, each component weighted by how much it shows;
@@ -152,11 +174,22 @@ class N3DReport:
     iou: torch.Tensor
     nme: torch.Tensor
     pose_error: torch.Tensor
-    block_error: dict[str, torch.Tensor]
-    mean_face_error: dict[str, torch.Tensor]
+    coeff_error: torch.Tensor
+    mean_face_coeff_error: torch.Tensor
     surface_error: dict[str, torch.Tensor]
     mean_face_surface_error: dict[str, torch.Tensor]
     mask_type: list[str]
+    layout: CoeffLayout
+
+    def block_errors(self, weights: torch.Tensor | None = None) -> dict[str, tuple[float, float]]:
+        """Block name -> (N3D, mean face): the mean absolute coefficient error over the block's
+        components and the samples, each component weighted by `weights` `(size,)` (None:
+        all alike; `losses.visibility_weights`: by how much it shows)."""
+        weights = torch.ones(self.layout.size) if weights is None else weights
+        ours, mean_face = (self.layout.split(error * weights)
+                           for error in (self.coeff_error, self.mean_face_coeff_error))
+        return {name: (float(ours[name].mean()), float(mean_face[name].mean()))
+                for name, _ in self.layout.blocks}
 
     def summary(self) -> dict[str, float]:
         """Means over the samples (IoU over masked samples only: an unmasked face has no
@@ -203,25 +236,22 @@ def evaluate_n3d(n3d: N3D, profile: Profile | str | None = None,
         parts["nme"].append(landmark_nme(landmarks, batch["landmarks"]))
         angles = layout.slice("pose").start
         parts["pose"].append((coeffs - truth)[:, angles:angles + 3].abs() * 180 / math.pi)
-        parts["block"].append(layout.split((coeffs - truth).abs()))
-        parts["mean"].append(layout.split((mean_coeffs - truth).abs()))
+        parts["block"].append((coeffs - truth).abs())
+        parts["mean"].append((mean_coeffs - truth).abs())
         parts["surface"].append(surface_errors(face_model, coeffs, truth))
         parts["mean_surface"].append(surface_errors(face_model, mean_coeffs.expand_as(truth),
                                                     truth))
         kinds += batch["mask_type"]
-    blocks = [name for name, _ in layout.blocks]
     return N3DReport(
         iou=torch.cat(parts["iou"]).float(), nme=torch.cat(parts["nme"]).float(),
         pose_error=torch.cat(parts["pose"]).float(),
-        block_error={name: torch.cat([p[name].mean(1) for p in parts["block"]])
-                     for name in blocks},
-        mean_face_error={name: torch.cat([p[name].mean(1) for p in parts["mean"]])
-                         for name in blocks},
+        coeff_error=torch.cat(parts["block"]).float(),
+        mean_face_coeff_error=torch.cat(parts["mean"]).float(),
         surface_error={name: torch.cat([p[name] for p in parts["surface"]])
                        for name in ("shape", "albedo")},
         mean_face_surface_error={name: torch.cat([p[name] for p in parts["mean_surface"]])
                                  for name in ("shape", "albedo")},
-        mask_type=kinds)
+        mask_type=kinds, layout=layout)
 
 
 @torch.no_grad()

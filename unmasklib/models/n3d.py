@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..face3d import EMBEDDED_LAYOUT, CoeffLayout, MorphableModel, render_faces
-from ..losses import phase1_loss
+from ..losses import COEFF_SCALES, phase1_loss
 from .identity import IMAGENET_MEAN, IMAGENET_STD, small_resnet, torchvision_resnet
 
 BACKBONES = ("small", "resnet18", "resnet50")
@@ -187,7 +187,9 @@ def _autocast(device_type: str, dtype: torch.dtype | None) -> torch.autocast:
 def phase1_terms(n3d: N3D, face_model: MorphableModel, batch: Mapping[str, torch.Tensor],
                  similarity: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
                  lambda_id: float = 0.1, lambda_lm: float = 0.001,
-                 autocast_dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+                 autocast_dtype: torch.dtype | None = None,
+                 coeff_scales: Mapping[str, float | Sequence[float]] = COEFF_SCALES,
+                 ) -> dict[str, torch.Tensor]:
     """The loss terms of one phase-1 step (`losses.phase1_loss`: "bce", "coef", "photo",
     "id", "lm", "total"): N3D on `batch["masked"]`, `face3d.render_faces` of its coefficients
     at the batch's image size, every term against the batch (keys as `phase1_loss` reads).
@@ -213,4 +215,4 @@ def phase1_terms(n3d: N3D, face_model: MorphableModel, batch: Mapping[str, torch
         logits, coeffs = n3d(batch["masked"])
     render = render_faces(face_model, coeffs, batch["masked"].shape[-1])
     return phase1_loss(logits.float(), coeffs, render, batch, face_model.layout,
-                       similarity_in_precision, lambda_id, lambda_lm)
+                       similarity_in_precision, lambda_id, lambda_lm, coeff_scales)
