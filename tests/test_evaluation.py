@@ -53,7 +53,9 @@ def test_non_determinism_stays_inside_the_map(evaluation):
     diversity = evaluation.diversity
     assert diversity["outside"] == 0 and diversity["inside"] > 0
     assert diversity["best_of_k_psnr"] >= diversity["first_psnr"]
-    assert evaluation.edit.set.shape == (2, 5)
+    assert evaluation.edit.set.shape == evaluation.edit_ceiling.set.shape == (2, 5)
+    summary = evaluation.summary()["edit_fidelity"]
+    assert summary["perfect_painter_r"] == evaluation.edit_ceiling.r
 
 
 def test_failures_are_the_worst_masked_faces_by_psnr_inside_the_occlusion(evaluation):

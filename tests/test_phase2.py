@@ -14,11 +14,15 @@ from conftest import check_reused_and_frozen
 from unmasklib.baselines import biharmonic_inpaint, oracle_paste
 from unmasklib.face3d import load_face_model, render_faces
 from unmasklib.metrics import pairwise_l1, pearson_r
+from unmasklib.models.n3d import N3DOutput
 from unmasklib.phase1 import phase_sets
 from unmasklib.phase2 import (
+    EDIT_VALUES,
     Guidance,
+    bare_faces,
     dilate,
     edit_fidelity,
+    edit_fidelity_ceiling,
     evaluate_inpainting,
     frozen_n3d,
     guide_renders,
@@ -90,6 +94,45 @@ def test_edit_fidelity_sets_and_reads_back_the_named_expression(run_folder):
     assert torch.equal(fidelity.set[:, 2], torch.full((3,), 2.0))
     assert fidelity.r == pytest.approx(float(pearson_r(fidelity.set.flatten(),
                                                        fidelity.recovered.flatten())))
+
+
+def test_bare_faces_are_the_data_sets_clean_images_and_follow_the_edit(run_folder):
+    test = phase_sets(PROFILE, run_folder, progress=False)[1]
+    model = load_face_model()
+    indices = [0, 5, 9]
+    faces = bare_faces(model, PROFILE.seed, "test", indices, PROFILE.image_size)
+    assert torch.equal(faces, torch.stack([test[i]["clean"] for i in indices]))
+    opened = bare_faces(model, PROFILE.seed, "test", indices, PROFILE.image_size,
+                        {"jaw_open": 2.0})
+    assert (opened - faces).abs().amax((1, 2, 3)).min() > 0.1  # every face changes
+
+
+class JawFromBrightness(torch.nn.Module):
+    """A stand-in N3D whose `jaw_open` reading is an image's mean brightness."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.layout, self.jaw = model.layout, model.layout.slice("expression").start
+        self.unused = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, images):
+        coeffs = torch.zeros(len(images), self.layout.size)
+        coeffs[:, self.jaw] = images.mean((1, 2, 3))
+        return N3DOutput(torch.zeros(len(images), 1, *images.shape[-2:]), coeffs)
+
+
+def test_the_ceiling_reads_every_edited_face_back_and_correlates(run_folder):
+    model = load_face_model()
+    reader = JawFromBrightness(model)
+    indices = [1, 2, 3, 4]
+    ceiling = edit_fidelity_ceiling(reader, model, PROFILE.seed, "test", indices,
+                                    PROFILE.image_size)
+    expected = torch.stack([bare_faces(model, PROFILE.seed, "test", indices,
+                                       PROFILE.image_size, {"jaw_open": v}).mean((1, 2, 3))
+                            for v in EDIT_VALUES], 1)
+    assert torch.allclose(ceiling.recovered, expected)
+    assert torch.equal(ceiling.set[0], torch.tensor(EDIT_VALUES, dtype=ceiling.set.dtype))
+    assert ceiling.r == pytest.approx(float(pearson_r(ceiling.set.flatten(), expected.flatten())))
 
 
 def test_dilation_grows_a_pixel_into_a_square():

@@ -52,6 +52,7 @@ from .phase2 import (
     Guidance,
     dilate,
     edit_fidelity,
+    edit_fidelity_ceiling,
     frozen_n3d,
     inpaint_by_every_method,
     load_inpainting,
@@ -119,6 +120,7 @@ class Evaluation:
     non-determinism over `faces` inputs and K completions each ("inside", "outside": mean
     pairwise L1 inside and outside the painted map; "best_of_k_psnr" and "first_psnr": PSNR in
     the true occlusion of the best of K and of the first sample); edit: edit fidelity of ours;
+    edit_ceiling: that of a perfect painter on the same faces (`edit_fidelity_ceiling`);
     examples: method -> the first few masked faces' results `(n, 3, H, W)`, with "masked" and
     "clean"; failures: the same for ours' worst 5 faces by PSNR inside the occlusion (their
     test-set indices in failure_faces); fid: method -> standard FID (Inception-v3 features),
@@ -133,6 +135,7 @@ class Evaluation:
     frechet: dict[str, float]
     diversity: dict[str, float]
     edit: EditFidelity
+    edit_ceiling: EditFidelity
     examples: dict[str, torch.Tensor] = field(repr=False, default_factory=dict)
     failures: dict[str, torch.Tensor] = field(repr=False, default_factory=dict)
     failure_faces: list[int] = field(default_factory=list)
@@ -171,6 +174,7 @@ class Evaluation:
                                           strict=True)),
                 "diversity": self.diversity,
                 "edit_fidelity": {"name": self.edit.name, "r": self.edit.r,
+                                  "perfect_painter_r": self.edit_ceiling.r,
                                   "values": self.edit.set[0].tolist(),
                                   "faces": len(self.edit.set)},
                 "fid": self.fid, "fid_note": self.fid_note}
@@ -227,6 +231,8 @@ def evaluate(profile: Profile | str | None = None, run_folder: str | Path | None
         edit=edit_fidelity(generators["ours"], n3d, face_model,
                            batch["masked"][picked[:edit_faces]],
                            dilation=profile.occlusion_dilation, seed=seed),
+        edit_ceiling=edit_fidelity_ceiling(n3d, face_model, profile.seed, "test",
+                                           picked[:edit_faces].tolist(), profile.image_size),
         examples=_rows(batch, results, picked[:examples]),
         failures=_rows(batch, results, worst), failure_faces=worst.tolist(),
         fid=fid,
@@ -309,7 +315,8 @@ def write_report(evaluation: Evaluation, folder: str | Path) -> list[Path]:
     figures = {"comparison": plots.method_rows(evaluation.examples),
                "failures": plots.method_rows(evaluation.failures),
                "by_mask_type": plots.scores_by_mask_type(summary["by_mask_type"]),
-               "edit_fidelity": plots.edit_fidelity_figure({"ours": evaluation.edit})}
+               "edit_fidelity": plots.edit_fidelity_figure(
+                   {"ours": evaluation.edit, "perfect painter": evaluation.edit_ceiling})}
     paths = [metrics_path, table_path]
     for name, figure in figures.items():
         paths.append(folder / f"{name}.png")

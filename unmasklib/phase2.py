@@ -30,8 +30,9 @@ import torch.nn.functional as F
 from .baselines import biharmonic_inpaint, oracle_paste
 from .config import Profile, resolve_run
 from .data.seeding import seeded_torch
-from .data.synthetic import DATA_VERSION
+from .data.synthetic import DATA_VERSION, draw_coefficients, looks_of, render_masked_faces
 from .face3d import MorphableModel, load_face_model, render_faces
+from .images import batch_of
 from .losses import critic_wasserstein, gradient_penalty, phase2_generator_loss
 from .metrics import pearson_r, psnr, ssim
 from .models.identity import identity_similarity
@@ -398,22 +399,58 @@ class EditFidelity:
     r: float
 
 
+EDIT_VALUES = (0.0, 0.5, 1.0, 1.5, 2.0)  # jaw_open 0 (closed) to 2 (the prior's 2 sigma)
+
+
+def read_back(n3d: torch.nn.Module, face_model: MorphableModel, name: str,
+              values: Sequence[float], results: Sequence[torch.Tensor]) -> EditFidelity:
+    """N3D's estimate of expression `name` on `results` (one `(N, 3, H, W)` batch per value
+    of `values`, the same N faces in each) against the values they were made with."""
+    index = face_model.layout.slice("expression").start + face_model.expression_names.index(name)
+    recovered = torch.stack([predict(n3d, result)[1][:, index] for result in results], 1)
+    set_values = torch.tensor(values, dtype=recovered.dtype).expand_as(recovered)
+    return EditFidelity(name, set_values, recovered,
+                        float(pearson_r(set_values.flatten(), recovered.flatten())))
+
+
 @torch.no_grad()
 def edit_fidelity(generator: InpaintingGenerator, n3d: torch.nn.Module,
                   face_model: MorphableModel, masked: torch.Tensor, name: str = "jaw_open",
-                  values: Sequence[float] = (0.0, 0.5, 1.0, 1.5, 2.0), dilation: int = 1,
+                  values: Sequence[float] = EDIT_VALUES, dilation: int = 1,
                   seed: int = 0) -> EditFidelity:
     """Do the sliders steer the result? For each masked face `(N, 3, H, W)`: N3D's
     coefficients with expression `name` set to each of `values`, rendered and painted by G;
     then N3D re-estimates `name` from the result (which no longer wears a mask). r near 1:
     the painted face shows the expression it was asked for."""
     guidance = n3d_guidance(n3d, masked, dilation)
-    index = face_model.layout.slice("expression").start + face_model.expression_names.index(name)
-    recovered = []
-    for value in values:
-        result = paint_edited(generator, face_model, masked, guidance, {name: value}, seed)
-        recovered.append(predict(n3d, result)[1][:, index])
-    recovered = torch.stack(recovered, 1)
-    set_values = torch.tensor(values, dtype=recovered.dtype).expand_as(recovered)
-    return EditFidelity(name, set_values, recovered,
-                        float(pearson_r(set_values.flatten(), recovered.flatten())))
+    return read_back(n3d, face_model, name, values,
+                     [paint_edited(generator, face_model, masked, guidance, {name: value}, seed)
+                      for value in values])
+
+
+@torch.no_grad()
+def bare_faces(face_model: MorphableModel, seed: int, split: str, indices: Sequence[int],
+               image_size: int, expression: Mapping[str, float] | None = None) -> torch.Tensor:
+    """Samples `indices` of the synthetic `split` (data `seed`) without their masks, rendered
+    by the data pipeline itself (their coefficients, skin and background), the named
+    `expression` components set (e.g. {"jaw_open": 1.5}; None: as drawn). `(N, 3, H, W)` in
+    [-1, 1]; unedited, they are the data set's "clean" images bit for bit."""
+    coeffs = torch.stack([draw_coefficients(face_model, seed, split, i) for i in indices])
+    coeffs = face_model.with_expression(coeffs.to(face_model.device, face_model.dtype),
+                                        dict(expression or {}))
+    looks = {**looks_of(seed, split, indices, image_size), "styles": [None] * len(indices)}
+    return batch_of(render_masked_faces(face_model, coeffs, image_size=image_size,
+                                        **looks)["clean"].numpy())
+
+
+@torch.no_grad()
+def edit_fidelity_ceiling(n3d: torch.nn.Module, face_model: MorphableModel, seed: int,
+                          split: str, indices: Sequence[int], image_size: int,
+                          name: str = "jaw_open", values: Sequence[float] = EDIT_VALUES,
+                          ) -> EditFidelity:
+    """Edit fidelity of a perfect painter: the true faces `indices` of `split` with `name`
+    set to each of `values` (`bare_faces`), read back by N3D. No generator can score above
+    it: what it lacks of 1 is the instrument's, not G's."""
+    return read_back(n3d, face_model, name, values,
+                     [bare_faces(face_model, seed, split, indices, image_size, {name: value})
+                      for value in values])

@@ -13,6 +13,7 @@ import math
 import os
 import tempfile
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,23 @@ def appearance_of(seed: int, identity: int, image_size: int) -> Appearance:
     return draw_appearance(generator_for(seed, "appearance", identity), image_size)
 
 
+def looks_of(seed: int, split: str, indices: Sequence[int],
+             image_size: int) -> dict[str, list | torch.Tensor]:
+    """What samples `indices` of `split` look like besides their coefficients: "styles" (one
+    `MaskStyle` each, None for no mask), "backgrounds" `(N, 3, H, W)` and "appearances" (their
+    identities' skin), as `render_masked_faces` takes them."""
+    identities = [identity_of(split, i) for i in indices]
+    skins = {person: appearance_of(seed, person, image_size) for person in set(identities)}
+    styles, backgrounds = [], []
+    for i in indices:
+        generator = generator_for(seed, split, "look", i)
+        kind = mask_kind_of(i)
+        styles.append(None if kind == "none" else sample_mask_style(kind, generator))
+        backgrounds.append(random_background(image_size, generator))
+    return {"styles": styles, "backgrounds": torch.stack(backgrounds),
+            "appearances": [skins[person] for person in identities]}
+
+
 @torch.no_grad()
 def render_masked_faces(model: MorphableModel, coeffs: torch.Tensor,
                         styles: list[MaskStyle | None], backgrounds: torch.Tensor,
@@ -117,16 +135,8 @@ def generate_chunk(model: MorphableModel, seed: int, split: str, chunk: int,
     indices = range(chunk * CHUNK_SIZE, (chunk + 1) * CHUNK_SIZE)
     coeffs = torch.stack([draw_coefficients(model, seed, split, i) for i in indices])
     identities = [identity_of(split, i) for i in indices]
-    looks = {person: appearance_of(seed, person, image_size) for person in set(identities)}
-    styles, backgrounds = [], []
-    for i in indices:
-        generator = generator_for(seed, split, "look", i)
-        kind = mask_kind_of(i)
-        styles.append(None if kind == "none" else sample_mask_style(kind, generator))
-        backgrounds.append(random_background(image_size, generator))
-    rendered = render_masked_faces(model, coeffs.to(model.dtype), styles,
-                                   torch.stack(backgrounds), image_size,
-                                   [looks[person] for person in identities])
+    rendered = render_masked_faces(model, coeffs.to(model.dtype), image_size=image_size,
+                                   **looks_of(seed, split, indices, image_size))
     return {
         "clean": rendered["clean"].numpy(), "masked": rendered["masked"].numpy(),
         "occlusion": rendered["occlusion"].numpy().astype(np.uint8),
