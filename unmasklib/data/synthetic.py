@@ -10,8 +10,6 @@ read) and regenerated when missing or unreadable; without one they are kept in m
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +20,7 @@ from torch.utils.data import Dataset
 
 from ..config import Profile
 from ..face3d import MorphableModel, load_face_model, render_faces
+from ..files import write_atomically
 from ..images import from_uint8, paste, to_uint8
 from ..progress import progress_bar
 from .appearance import Appearance, apply_appearance, draw_appearance
@@ -214,18 +213,9 @@ class SyntheticMaskedFaces(Dataset):
         return arrays if ok and arrays["clean"].shape == expected else None
 
     def _write_chunk(self, chunk: int, arrays: dict[str, np.ndarray]) -> None:
-        path = self._chunk_path(chunk)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # A unique temporary file, then an atomic rename: neither a crash nor two processes
-        # filling the same chunk at once can leave half a chunk behind.
-        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-        try:
-            with os.fdopen(handle, "wb") as file:
-                np.savez(file, **arrays)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        # Two processes may fill the same chunk at once: each writes whole files.
+        write_atomically(self._chunk_path(chunk), lambda file: np.savez(file, **arrays),
+                         suffix=".npz")
 
     def prepare(self) -> None:
         """Load every chunk, generating (and caching, with a root) the missing ones, with a

@@ -18,10 +18,8 @@ A checkpoint is a plain dict that `torch.load(..., weights_only=True)` can read:
 
 from __future__ import annotations
 
-import os
 import pickle
 import random
-import tempfile
 import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -30,6 +28,8 @@ from typing import TypeVar
 import numpy as np
 import torch
 from torch import nn
+
+from ..files import write_atomically
 
 T = TypeVar("T")
 
@@ -42,23 +42,14 @@ def checkpoint_path(folder: str | Path, model_name: str) -> Path:
 
 
 def save_checkpoint(path: str | Path, state: dict) -> Path:
-    """Write `state` to `path` atomically: a temporary file in the same folder, then a rename,
-    so that a crash mid-write leaves the previous checkpoint intact. Temporary files a killed
-    write left behind are removed (a run has one writer: rank 0)."""
+    """Write `state` to `path` atomically (`files.write_atomically`), so that a crash mid-write
+    leaves the previous checkpoint intact. Temporary files a killed write left behind are
+    removed first (a run has one writer: rank 0)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     for stale in path.parent.glob(f".{path.stem}.*.tmp"):
         stale.unlink(missing_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            torch.save(state, file)
-        os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide the checkpoint from others
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomically(path, lambda file: torch.save(state, file),
+                            prefix=f".{path.stem}.")
 
 
 def make_checkpoint(model_name: str, profile_name: str, step: int, finished: bool,
