@@ -100,10 +100,10 @@ def test_bare_faces_are_the_data_sets_clean_images_and_follow_the_edit(run_folde
     test = phase_sets(PROFILE, run_folder, progress=False)[1]
     model = load_face_model()
     indices = [0, 5, 9]
-    faces = bare_faces(model, PROFILE.seed, "test", indices, PROFILE.image_size)
+    faces, = bare_faces(model, PROFILE.seed, "test", indices, PROFILE.image_size)
     assert torch.equal(faces, torch.stack([test[i]["clean"] for i in indices]))
-    opened = bare_faces(model, PROFILE.seed, "test", indices, PROFILE.image_size,
-                        {"jaw_open": 2.0})
+    opened, = bare_faces(model, PROFILE.seed, "test", indices, PROFILE.image_size,
+                         [{"jaw_open": 2.0}])
     assert (opened - faces).abs().amax((1, 2, 3)).min() > 0.1  # every face changes
 
 
@@ -127,9 +127,9 @@ def test_the_ceiling_reads_every_edited_face_back_and_correlates(run_folder):
     indices = [1, 2, 3, 4]
     ceiling = edit_fidelity_ceiling(reader, model, PROFILE.seed, "test", indices,
                                     PROFILE.image_size)
-    expected = torch.stack([bare_faces(model, PROFILE.seed, "test", indices,
-                                       PROFILE.image_size, {"jaw_open": v}).mean((1, 2, 3))
-                            for v in EDIT_VALUES], 1)
+    expected = torch.stack([faces.mean((1, 2, 3)) for faces in bare_faces(
+        model, PROFILE.seed, "test", indices, PROFILE.image_size,
+        [{"jaw_open": v} for v in EDIT_VALUES])], 1)
     assert torch.allclose(ceiling.recovered, expected)
     assert torch.equal(ceiling.set[0], torch.tensor(EDIT_VALUES, dtype=ceiling.set.dtype))
     assert ceiling.r == pytest.approx(float(pearson_r(ceiling.set.flatten(), expected.flatten())))

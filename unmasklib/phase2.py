@@ -430,17 +430,20 @@ def edit_fidelity(generator: InpaintingGenerator, n3d: torch.nn.Module,
 
 @torch.no_grad()
 def bare_faces(face_model: MorphableModel, seed: int, split: str, indices: Sequence[int],
-               image_size: int, expression: Mapping[str, float] | None = None) -> torch.Tensor:
+               image_size: int, expressions: Sequence[Mapping[str, float]] = ({},),
+               ) -> list[torch.Tensor]:
     """Samples `indices` of the synthetic `split` (data `seed`) without their masks, rendered
-    by the data pipeline itself (their coefficients, skin and background), the named
-    `expression` components set (e.g. {"jaw_open": 1.5}; None: as drawn). `(N, 3, H, W)` in
-    [-1, 1]; unedited, they are the data set's "clean" images bit for bit."""
-    coeffs = torch.stack([draw_coefficients(face_model, seed, split, i) for i in indices])
-    coeffs = face_model.with_expression(coeffs.to(face_model.device, face_model.dtype),
-                                        dict(expression or {}))
+    by the data pipeline itself (their coefficients, skin and background), once per entry of
+    `expressions` with those named components set (e.g. {"jaw_open": 1.5}; {}: as drawn).
+    One batch `(N, 3, H, W)` in [-1, 1] each; unedited, they are the data set's "clean"
+    images bit for bit. Coefficients and looks are drawn once for all entries."""
+    truth = torch.stack([draw_coefficients(face_model, seed, split, i) for i in indices])
+    truth = truth.to(face_model.device, face_model.dtype)
     looks = {**looks_of(seed, split, indices, image_size), "styles": [None] * len(indices)}
-    return batch_of(render_masked_faces(face_model, coeffs, image_size=image_size,
-                                        **looks)["clean"].numpy())
+    return [batch_of(render_masked_faces(face_model,
+                                         face_model.with_expression(truth, dict(expression)),
+                                         image_size=image_size, **looks)["clean"].numpy())
+            for expression in expressions]
 
 
 @torch.no_grad()
@@ -452,5 +455,5 @@ def edit_fidelity_ceiling(n3d: torch.nn.Module, face_model: MorphableModel, seed
     set to each of `values` (`bare_faces`), read back by N3D. No generator can score above
     it: what it lacks of 1 is the instrument's, not G's."""
     return read_back(n3d, face_model, name, values,
-                     [bare_faces(face_model, seed, split, indices, image_size, {name: value})
-                      for value in values])
+                     bare_faces(face_model, seed, split, indices, image_size,
+                                [{name: value} for value in values]))
