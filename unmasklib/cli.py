@@ -30,6 +30,11 @@ class UsageError(Exception):
     """A mistake in how the command was called: reported in one line, no traceback."""
 
 
+def error_text(error: Exception) -> str:
+    """What to print of `error`: its message (a KeyError's str() would add quotes)."""
+    return str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+
+
 def named_values(pairs: Sequence[str], flag: str) -> dict[str, float]:
     """["jaw_open=1.0", "smile=-0.5"] -> {"jaw_open": 1.0, "smile": -0.5}."""
     values = {}
@@ -176,8 +181,7 @@ def run_unmask(args: argparse.Namespace) -> int:
             print(f"{path}: {', '.join(str(p) for p in written)}")
         except (OSError, ValueError, KeyError, FaceNotFoundError) as error:
             failed += 1
-            message = error.args[0] if isinstance(error, KeyError) and error.args else error
-            print(f"unmask3d: error: {path}: {message}", file=sys.stderr)
+            print(f"unmask3d: error: {path}: {error_text(error)}", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -261,8 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except (UsageError, FileNotFoundError, ValueError, KeyError) as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"unmask3d: error: {message}", file=sys.stderr)
+        print(f"unmask3d: error: {error_text(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("unmask3d: interrupted; finished checkpoints are kept and an interrupted "
