@@ -69,9 +69,14 @@ def shard(indices: torch.Tensor) -> torch.Tensor:
     return indices.view(here.size, -1)[here.rank]
 
 
+def _several() -> bool:
+    """Whether this process is one of several in a started process group."""
+    return dist.is_initialized() and dist.get_world_size() > 1
+
+
 def mean_across(values: torch.Tensor) -> torch.Tensor:
     """`values` averaged over all processes (itself with one process)."""
-    if not dist.is_initialized() or dist.get_world_size() == 1:
+    if not _several():
         return values
     total = values.detach().clone()
     dist.all_reduce(total)
@@ -80,7 +85,7 @@ def mean_across(values: torch.Tensor) -> torch.Tensor:
 
 def average_gradients(parameters: Iterable[nn.Parameter]) -> None:
     """Replace each gradient by its mean over all processes, in one flat all-reduce."""
-    if not dist.is_initialized() or dist.get_world_size() == 1:
+    if not _several():
         return
     grads = [p.grad for p in parameters if p.grad is not None]
     if not grads:
@@ -93,7 +98,7 @@ def average_gradients(parameters: Iterable[nn.Parameter]) -> None:
 def copy_from_rank0(models: Mapping[str, nn.Module], buffers_only: bool = False) -> None:
     """Overwrite every process's parameters (unless `buffers_only`) and buffers with rank 0's,
     e.g. BatchNorm's running statistics, which each process updates from its own samples."""
-    if not dist.is_initialized() or dist.get_world_size() == 1:
+    if not _several():
         return
     for model in models.values():
         tensors = list(model.buffers()) + ([] if buffers_only else list(model.parameters()))
@@ -104,5 +109,5 @@ def copy_from_rank0(models: Mapping[str, nn.Module], buffers_only: bool = False)
 def wait_for_all() -> None:
     """A barrier: no process goes on before every process got here (e.g. past rank 0's
     checkpoint write)."""
-    if dist.is_initialized() and dist.get_world_size() > 1:
+    if _several():
         dist.barrier()
