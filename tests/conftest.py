@@ -17,6 +17,16 @@ from unmasklib.training import Run
 TINY = dataclasses.replace(get_profile("smoke"), inpaint_steps=4, n3d_steps=4, identity_steps=4)
 
 
+def toy_weights(out, rank: int = 0) -> dict[str, torch.Tensor]:
+    """The final weights a `tests/toy_training.py` process of `rank` wrote into `out`."""
+    return torch.load(out / f"rank{rank}.pt", weights_only=True)
+
+
+def same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    """Whether two state dicts hold the same tensors, bit for bit."""
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 @pytest.fixture(scope="session")
 def model():
     """The embedded model, float32 on the CPU (cached by the library)."""

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import torch
+from conftest import same_weights, toy_weights
 
 WORKER = Path(__file__).with_name("toy_training.py")
 
@@ -28,23 +29,15 @@ def torchrun(out: Path, *extra: str) -> str:
     return done.stdout + done.stderr
 
 
-def weights(out: Path, rank: int) -> dict[str, torch.Tensor]:
-    return torch.load(out / f"rank{rank}.pt", weights_only=True)
-
-
-def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-
-
 def test_two_processes_train_identical_weights_and_rank0_alone_writes(tmp_path):
     log = torchrun(tmp_path)
-    first, second = weights(tmp_path, 0), weights(tmp_path, 1)
-    assert same(first, second)  # parameters and BatchNorm's running statistics
+    first, second = toy_weights(tmp_path, 0), toy_weights(tmp_path, 1)
+    assert same_weights(first, second)  # parameters and BatchNorm's running statistics
     assert not torch.equal(first["1.running_mean"], torch.zeros(4))  # trained, not initial
     assert (tmp_path / "writes0.txt").read_text() == "4 8 12"
     assert (tmp_path / "writes1.txt").read_text() == ""
     state = torch.load(tmp_path / "toy.pt", weights_only=True)
-    assert state["finished"] and same(state["models"]["net"], first)
+    assert state["finished"] and same_weights(state["models"]["net"], first)
     assert "2 processes x 4 samples = effective batch size 8" in log
     assert list(tmp_path.glob(".toy.*.tmp")) == []
 
@@ -56,5 +49,5 @@ def test_an_interrupted_distributed_run_resumes_to_the_same_weights(tmp_path):
     assert not torch.load(parts / "toy.pt", weights_only=True)["finished"]
     log = torchrun(parts)
     assert "resuming" in log
-    assert same(weights(whole, 0), weights(parts, 0))
-    assert same(weights(parts, 0), weights(parts, 1))
+    assert same_weights(toy_weights(whole, 0), toy_weights(parts, 0))
+    assert same_weights(toy_weights(parts, 0), toy_weights(parts, 1))

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TINY
+from conftest import TINY, same_weights, toy_weights
 from PIL import Image
 
 from unmasklib import Unmasker
@@ -45,19 +45,11 @@ def train_toy_and_kill(out: Path, *options: str) -> None:
     (out / "hanging").unlink()
 
 
-def final_weights(out: Path) -> dict[str, torch.Tensor]:
-    return torch.load(out / "rank0.pt", weights_only=True)
-
-
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory) -> dict[str, torch.Tensor]:
     out = tmp_path_factory.mktemp("whole")
     train_toy(out)
-    return final_weights(out)
-
-
-def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    return toy_weights(out)
 
 
 def test_killed_while_writing_a_checkpoint_the_previous_one_loads(tmp_path, uninterrupted):
@@ -66,7 +58,7 @@ def test_killed_while_writing_a_checkpoint_the_previous_one_loads(tmp_path, unin
     state = load_checkpoint(tmp_path / "toy.pt", "toy", "tiny")
     assert state["step"] == 4 and not state["finished"]
     train_toy(tmp_path)  # resumes at step 4
-    assert same(final_weights(tmp_path), uninterrupted)
+    assert same_weights(toy_weights(tmp_path), uninterrupted)
     assert not list(tmp_path.glob(".toy.*.tmp"))
 
 
@@ -75,7 +67,7 @@ def test_killed_at_any_step_and_resumed_gives_the_uninterrupted_weights(tmp_path
                                                                         uninterrupted):
     train_toy_and_kill(tmp_path, "--hang-in-step", str(step))
     train_toy(tmp_path)
-    assert same(final_weights(tmp_path), uninterrupted)
+    assert same_weights(toy_weights(tmp_path), uninterrupted)
 
 
 class RunsCode:
