@@ -45,10 +45,8 @@ class UnmaskEditor:
     """
 
     def __init__(self, session: UnmaskSession, seed: int = 0, display_size: int = 192) -> None:
-        self.session, self.seed, self.first_seed = session, seed, seed
+        self.session, self.first_seed = session, seed
         face_model = session.unmasker.face_model
-        self.base = session.guidance.coeffs.cpu().clone()  # what the sliders start from
-        self.draws = 0
         self.sliders: dict[str, widgets.FloatSlider] = {}
         for name in face_model.expression_names:
             if name.startswith("expr"):  # unnamed components get no slider
@@ -79,10 +77,9 @@ class UnmaskEditor:
         ])
         self.images["input"].value = png_bytes(to_uint8(session.working[0]))
         self._holding = False
-        self._set_sliders_from(self.base)
         for slider in self.sliders.values():
             slider.observe(lambda _: self.refresh(), names="value")
-        self.refresh()
+        self.reset()  # N3D's reading, the first seed: what the sliders start from
 
     @staticmethod
     def _slider(description: str, low: float, high: float) -> widgets.FloatSlider:
