@@ -320,6 +320,6 @@ def write_report(evaluation: Evaluation, folder: str | Path) -> list[Path]:
     paths = [metrics_path, table_path]
     for name, figure in figures.items():
         paths.append(folder / f"{name}.png")
-        figure.savefig(paths[-1], dpi=100, bbox_inches="tight")
+        figure.savefig(paths[-1], dpi="figure", bbox_inches="tight")
         plt.close(figure)
     return paths

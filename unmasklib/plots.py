@@ -19,19 +19,45 @@ PIXELS = {"interpolation": "nearest"}
 GREY_MAP = {"cmap": "gray", "vmin": 0, "vmax": 1, **PIXELS}  # maps in [0, 1]
 
 
+MIN_CELL_PIXELS = 100  # smaller crops are enlarged by a whole factor, so titles still fit
+TABLE_GAP, TITLE_ROOM, LABEL_ROOM = 4, 18, 36  # pixels between cells, above, left of them
+
+
+def cell_pixels(height: int) -> int:
+    """Screen pixels per cell for crops `height` px tall: the crop itself, or a whole multiple
+    of it for crops under `MIN_CELL_PIXELS`, so that every image pixel covers the same
+    number of screen pixels (nearest-neighbour drawing stays even)."""
+    return height * math.ceil(MIN_CELL_PIXELS / height)
+
+
 def image_table(rows: Sequence[torch.Tensor], row_titles: Sequence[str] | None = None,
-                column_titles: Sequence[str] | None = None, cell: float = 1.8) -> Figure:
-    """A table of images: each row `(N, 3, H, W)` in [-1, 1] (or `(N, 1, H, W)` in [0, 1])."""
+                column_titles: Sequence[str] | None = None,
+                cell: float | None = None) -> Figure:
+    """A table of images: each row `(N, 3, H, W)` in [-1, 1] (or `(N, 1, H, W)` in [0, 1]).
+
+    cell: inches per image; None: `cell_pixels` of the tallest image, so that crops are drawn
+    pixel for pixel at the figure's resolution (`figure.dpi`) instead of resampled.
+    """
     columns = max(len(row) for row in rows)
-    figure, axes = plt.subplots(len(rows), columns, figsize=(cell * columns, cell * len(rows)),
-                                squeeze=False)
+    dpi = plt.rcParams["figure.dpi"]
+    size = round(cell * dpi) if cell else cell_pixels(max(row.shape[-2] for row in rows))
+    left = LABEL_ROOM if row_titles is not None else 0
+    top = TITLE_ROOM if column_titles is not None else 0
+    width = left + columns * (size + TABLE_GAP)
+    height = top + len(rows) * (size + TABLE_GAP)
+    figure = plt.figure(figsize=(width / dpi, height / dpi), dpi=dpi)
     for r, row in enumerate(rows):
         for c in range(columns):
-            ax = axes[r, c]
+            # Axes placed in whole pixels, (0, 0) the figure's lower left corner.
+            ax = figure.add_axes([(left + c * (size + TABLE_GAP)) / width,
+                                  (height - top - (r + 1) * (size + TABLE_GAP)) / height,
+                                  size / width, size / height])
             ax.set_xticks([])
             ax.set_yticks([])
             for spine in ax.spines.values():
                 spine.set_visible(False)
+            if c == 0 and row_titles is not None:
+                ax.set_ylabel(row_titles[r], fontsize=9)
             if c >= len(row):
                 continue
             image = row[c]
@@ -41,9 +67,6 @@ def image_table(rows: Sequence[torch.Tensor], row_titles: Sequence[str] | None =
                 ax.imshow(to_uint8(image), **PIXELS)
             if r == 0 and column_titles is not None:
                 ax.set_title(column_titles[c], fontsize=9)
-        if row_titles is not None:
-            axes[r, 0].set_ylabel(row_titles[r], fontsize=9)
-    figure.tight_layout()
     return figure
 
 
@@ -319,7 +342,7 @@ def edit_fidelity_figure(results: dict, size: tuple[float, float] = (4.2, 3.4)) 
     return figure
 
 
-def method_rows(rows: dict[str, torch.Tensor], cell: float = 1.6) -> Figure:
+def method_rows(rows: dict[str, torch.Tensor], cell: float | None = None) -> Figure:
     """Faces in columns, one row per entry of `rows` (name -> `(N, 3, H, W)` in [-1, 1]):
     e.g. the masked input, each method's result and the clean face. A parenthesis in a name
     starts a second line of its label."""
