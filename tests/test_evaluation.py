@@ -56,6 +56,8 @@ def test_non_determinism_stays_inside_the_map(evaluation):
     assert evaluation.edit.set.shape == evaluation.edit_ceiling.set.shape == (2, 5)
     summary = evaluation.summary()["edit_fidelity"]
     assert summary["perfect_painter_r"] == evaluation.edit_ceiling.r
+    assert summary["pooled_r"] == evaluation.edit.pooled_r
+    assert summary["r_std"] == pytest.approx(float(evaluation.edit.per_face_r.std()))
 
 
 def test_failures_are_the_worst_masked_faces_by_psnr_inside_the_occlusion(evaluation):

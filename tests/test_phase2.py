@@ -18,6 +18,7 @@ from unmasklib.models.n3d import N3DOutput
 from unmasklib.phase1 import phase_sets
 from unmasklib.phase2 import (
     EDIT_VALUES,
+    EditFidelity,
     Guidance,
     bare_faces,
     dilate,
@@ -29,6 +30,7 @@ from unmasklib.phase2 import (
     load_inpainting,
     n3d_guidance,
     paint_prior_samples,
+    read_back,
     train_inpainting,
     train_inpainting_with_snapshots,
 )
@@ -92,8 +94,32 @@ def test_edit_fidelity_sets_and_reads_back_the_named_expression(run_folder):
                              masked, "jaw_open", (0.0, 1.0, 2.0))
     assert fidelity.set.shape == fidelity.recovered.shape == (3, 3)
     assert torch.equal(fidelity.set[:, 2], torch.full((3,), 2.0))
-    assert fidelity.r == pytest.approx(float(pearson_r(fidelity.set.flatten(),
-                                                       fidelity.recovered.flatten())))
+    each = [float(pearson_r(fidelity.set[i], fidelity.recovered[i])) for i in range(3)]
+    assert fidelity.r == pytest.approx(sum(each) / 3)
+    assert fidelity.pooled_r == pytest.approx(float(pearson_r(fidelity.set.flatten(),
+                                                              fidelity.recovered.flatten())))
+
+
+def test_edit_fidelity_per_face_ignores_offsets_between_faces_that_pooling_counts():
+    values = torch.tensor([0.0, 1.0, 2.0]).expand(3, 3)
+    # Each face read back exactly along a line of slope 1/2, but each from its own offset;
+    # the third face's reading never moves.
+    recovered = torch.stack([0.5 * values[0], 0.5 * values[0] + 3.0, torch.full((3,), 1.0)])
+    fidelity = EditFidelity("jaw_open", values, recovered)
+    assert torch.allclose(fidelity.per_face_r, torch.tensor([1.0, 1.0, 0.0], dtype=torch.float64))
+    assert fidelity.r == pytest.approx(2 / 3)
+    x, y = (t.flatten().double() for t in (values, recovered))
+    x, y = x - x.mean(), y - y.mean()
+    pooled = (x * y).sum() / (x.norm() * y.norm())
+    assert fidelity.pooled_r == pytest.approx(float(pooled))
+    assert fidelity.pooled_r < 0.5
+
+
+def test_read_back_needs_three_distinct_values():
+    model = load_face_model()
+    with pytest.raises(ValueError, match="at least 3 distinct"):
+        read_back(JawFromBrightness(model), model, "jaw_open", (0.0, 1.0, 1.0),
+                  [torch.zeros(1, 3, 8, 8)] * 3)
 
 
 def test_bare_faces_are_the_data_sets_clean_images_and_follow_the_edit(run_folder):
@@ -132,7 +158,8 @@ def test_the_ceiling_reads_every_edited_face_back_and_correlates(run_folder):
         [{"jaw_open": v} for v in EDIT_VALUES])], 1)
     assert torch.allclose(ceiling.recovered, expected)
     assert torch.equal(ceiling.set[0], torch.tensor(EDIT_VALUES, dtype=ceiling.set.dtype))
-    assert ceiling.r == pytest.approx(float(pearson_r(ceiling.set.flatten(), expected.flatten())))
+    assert ceiling.pooled_r == pytest.approx(float(pearson_r(ceiling.set.flatten(),
+                                                             expected.flatten())))
 
 
 def test_dilation_grows_a_pixel_into_a_square():

@@ -174,14 +174,17 @@ class Evaluation:
                                           strict=True)),
                 "diversity": self.diversity,
                 "edit_fidelity": {"name": self.edit.name, "r": self.edit.r,
+                                  "r_std": float(self.edit.per_face_r.std()),
+                                  "pooled_r": self.edit.pooled_r,
                                   "perfect_painter_r": self.edit_ceiling.r,
+                                  "perfect_painter_pooled_r": self.edit_ceiling.pooled_r,
                                   "values": self.edit.set[0].tolist(),
                                   "faces": len(self.edit.set)},
                 "fid": self.fid, "fid_note": self.fid_note}
 
 
 def evaluate(profile: Profile | str | None = None, run_folder: str | Path | None = None,
-             k: int = 8, diversity_faces: int = 20, edit_faces: int = 8, examples: int = 6,
+             k: int = 8, diversity_faces: int = 20, edit_faces: int = 32, examples: int = 6,
              device: str | torch.device | None = None, seed: int = 0,
              progress: bool = True) -> Evaluation:
     """Every method and metric on the profile's held-out test faces. The two generators, N3D

@@ -391,12 +391,32 @@ def evaluate_inpainting(generators: Mapping[str, InpaintingGenerator],
 @dataclass
 class EditFidelity:
     """A named expression set to `values` on each of N faces and read back by N3D from the
-    result: set `(N, V)`, recovered `(N, V)`, and their Pearson correlation r."""
+    result: set `(N, V)`, recovered `(N, V)`.
+
+    r: the mean over faces of `per_face_r`, each face's Pearson correlation between its V set
+    and recovered values: does moving the slider move that face's expression as asked?
+    pooled_r: one correlation over all N * V results. It also counts how differently N3D
+    reads different faces at the same setting (each from its own starting point), which no
+    painter controls: a perfect painter scores well under 1 on it.
+    """
 
     name: str
     set: torch.Tensor
     recovered: torch.Tensor
-    r: float
+
+    @property
+    def per_face_r(self) -> torch.Tensor:
+        """`(N,)` in [-1, 1]; 0 for a face whose reading never moves (the edit did nothing)."""
+        return torch.stack([pearson_r(s, r) for s, r in zip(self.set, self.recovered,
+                                                             strict=True)]).nan_to_num(0.0)
+
+    @property
+    def r(self) -> float:
+        return float(self.per_face_r.mean())
+
+    @property
+    def pooled_r(self) -> float:
+        return float(pearson_r(self.set.flatten(), self.recovered.flatten()))
 
 
 EDIT_VALUES = (0.0, 0.5, 1.0, 1.5, 2.0)  # jaw_open 0 (closed) to 2 (the prior's 2 sigma)
@@ -405,12 +425,15 @@ EDIT_VALUES = (0.0, 0.5, 1.0, 1.5, 2.0)  # jaw_open 0 (closed) to 2 (the prior's
 def read_back(n3d: torch.nn.Module, face_model: MorphableModel, name: str,
               values: Sequence[float], results: Sequence[torch.Tensor]) -> EditFidelity:
     """N3D's estimate of expression `name` on `results` (one `(N, 3, H, W)` batch per value
-    of `values`, the same N faces in each) against the values they were made with."""
+    of `values`, the same N faces in each) against the values they were made with. At least
+    3 distinct values: through 2 points every line correlates perfectly."""
+    if len(set(values)) < 3 or len(values) != len(results):
+        raise ValueError(f"edit fidelity needs one result batch for each of at least 3 distinct "
+                         f"values, got values {tuple(values)} and {len(results)} batches")
     index = face_model.layout.slice("expression").start + face_model.expression_names.index(name)
     recovered = torch.stack([predict(n3d, result)[1][:, index] for result in results], 1)
-    set_values = torch.tensor(values, dtype=recovered.dtype).expand_as(recovered)
-    return EditFidelity(name, set_values, recovered,
-                        float(pearson_r(set_values.flatten(), recovered.flatten())))
+    return EditFidelity(name, torch.tensor(values, dtype=recovered.dtype).expand_as(recovered),
+                        recovered)
 
 
 @torch.no_grad()

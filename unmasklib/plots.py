@@ -319,25 +319,26 @@ def plot_roc(results: dict, size: tuple[float, float] = (4.5, 3.4)) -> Figure:
     return figure
 
 
-def edit_fidelity_figure(results: dict, size: tuple[float, float] = (4.2, 3.4)) -> Figure:
-    """Set against recovered value of an edited expression, one colour per model, with
-    Pearson's r in the legend and the line where they agree.
+def edit_fidelity_figure(results: dict, size: tuple[float, float] = (4.6, 3.6)) -> Figure:
+    """Set against recovered value of an edited expression: a thin line per face and a thick
+    one for the mean over faces, one colour per model; r (per face and pooled) in the legend,
+    and the line where set and recovered agree.
 
-    results: label -> `phase2.EditFidelity` (`set`, `recovered` `(N, V)`, `r`, `name`).
+    results: label -> `phase2.EditFidelity` (`set`, `recovered` `(N, V)`, `r`, `pooled_r`).
     """
     figure, ax = plt.subplots(figsize=size)
     low, high = math.inf, -math.inf
-    for label, fidelity in results.items():
-        x = fidelity.set.flatten().numpy()
-        jitter = (np.arange(len(x)) % 7 - 3) * 0.012 * (x.max() - x.min() + 1e-9)
-        ax.scatter(x + jitter, fidelity.recovered.flatten().numpy(), s=12, alpha=0.7,
-                   label=f"{label}: r = {fidelity.r:.2f}")
-        low = min(low, float(x.min()), float(fidelity.recovered.min()))
-        high = max(high, float(x.max()), float(fidelity.recovered.max()))
+    for k, (label, fidelity) in enumerate(results.items()):
+        values, recovered = fidelity.set.numpy(), fidelity.recovered.numpy()
+        ax.plot(values.T, recovered.T, color=f"C{k}", alpha=0.2, linewidth=0.8)
+        ax.plot(values[0], recovered.mean(0), color=f"C{k}", linewidth=2.2, marker="o",
+                label=f"{label}: r = {fidelity.r:.2f} per face, {fidelity.pooled_r:.2f} pooled")
+        low = min(low, float(values.min()), float(recovered.min()))
+        high = max(high, float(values.max()), float(recovered.max()))
     ax.plot([low, high], [low, high], "k:", linewidth=1, label="recovered = set")
     name = next(iter(results.values())).name
     ax.set(xlabel=f"{name} set for the render", ylabel=f"{name} N3D reads from the result")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     figure.tight_layout()
     return figure
 
