@@ -3,20 +3,21 @@
     python benchmarks/bench_phase1.py [--configs paper cpu] [--precisions fp32 bf16]
                                       [--repeats 3] [--threads 2]
 
-One step is everything training does: N3D forward, `face3d.render_faces` of the predicted
-coefficients, every loss term of L_3D (the identity term through the project's identity
-encoder, built as its profile builds it, with random weights: only its cost matters here),
-backward, Adam update. Batch 8 of synthetic samples (generated in memory first).
-Configurations: `paper` (ResNet-50, 256 px; target <= 1.7 s on 2 CPU cores) and `cpu`
-(ResNet-18, 128 px). Networks hold channels-last weights; precision `bf16` runs them under
-CPU autocast (bfloat16); the renderer and the losses stay in float32 either way.
+One step is what `train_n3d` does (`phase1.n3d_step`): N3D forward, `face3d.render_faces`
+of the predicted coefficients, every loss term of L_3D (the identity term through the
+project's identity encoder, built as its profile builds it, with random weights: only its
+cost matters here), backward, Adam update. Batch 8 of synthetic samples (generated in memory
+first). Configurations: the `paper` profile (ResNet-50, 256 px; target <= 1.7 s on 2 CPU
+cores) and `cpu` (ResNet-18, 128 px). Networks hold channels-last weights, as in training;
+precision `bf16` runs them under autocast (bfloat16), the renderer and the losses stay in
+float32 either way. Each profile trains in its `n3d_precision` (paper: bf16, cpu: fp32),
+marked "(the profile's)" in the output; the other precision is printed beside it.
 The median of `--repeats` timed steps follows one warm-up step. Other work on the machine
 slows every figure: check `uptime` first, or run it twice.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 import torch
@@ -27,8 +28,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from unmasklib import face3d
 from unmasklib.config import get_profile
 from unmasklib.data import SyntheticMaskedFaces
-from unmasklib.models.identity import IdentityEncoder, identity_similarity
-from unmasklib.models.n3d import N3D, phase1_terms
+from unmasklib.models.identity import IdentityEncoder
+from unmasklib.models.n3d import N3D
+from unmasklib.phase1 import build_n3d, n3d_settings, n3d_step
 from unmasklib.training import adam, collate, descend
 
 TARGET_SECONDS = {"paper": 1.7}
@@ -65,23 +67,19 @@ def synthetic_batch(face_model: face3d.MorphableModel, size: int) -> dict:
 
 
 def phase1_step(config: str, precision: str) -> Callable[[], None]:
-    """One full phase-1 training step of `config` at `precision`, ready to call repeatedly."""
-    size = CONFIGS[config]["image_size"]
+    """One full phase-1 training step of profile `config` at `precision`, as `train_n3d` takes
+    it (`phase1.n3d_step`, channels-last networks), ready to call repeatedly."""
+    profile = get_profile(config)
     face_model = face3d.load_face_model()
-    batch = synthetic_batch(face_model, size)
-    torch.manual_seed(0)
-    n3d = N3D(**CONFIGS[config], layout=face_model.layout)
-    encoder = identity_encoder(config)
-    # Channels-last suits oneDNN's convolutions: about 15 % faster paper steps in float32 on
-    # the 2-core machine, and bfloat16 needs it to be fast at all.
-    n3d, encoder = (m.to(memory_format=torch.channels_last) for m in (n3d, encoder))
+    batch = synthetic_batch(face_model, profile.image_size)
+    settings = {**n3d_settings(profile), "precision": precision}
+    n3d, encoder = (m.to(memory_format=torch.channels_last) for m in (
+        build_n3d(settings, profile.seed, face_model), identity_encoder(config)))
     optimizer = adam(n3d.parameters())
-    similarity = functools.partial(identity_similarity, encoder)
-    autocast_dtype = torch.bfloat16 if precision == "bf16" else None
+    step_fn = n3d_step(n3d, face_model, encoder, settings, profile.seed)
 
     def step() -> None:
-        terms = phase1_terms(n3d, face_model, batch, similarity, autocast_dtype=autocast_dtype)
-        descend([optimizer], terms["total"])
+        descend([optimizer], step_fn(batch, 0)["total"])
 
     return step
 
@@ -107,7 +105,8 @@ def main() -> None:
               f"({seed_head / backbone:.1f}x the backbone; from its shape)")
         for precision in args.precisions:
             seconds = median_seconds(phase1_step(config, precision), args.repeats)
-            print(seconds_line(f"phase-1 step, {precision}", seconds,
+            trained = " (the profile's)" if precision == get_profile(config).n3d_precision else ""
+            print(seconds_line(f"phase-1 step, {precision}{trained}", seconds,
                                TARGET_SECONDS.get(config)), flush=True)
 
 

@@ -44,6 +44,10 @@ class Profile:
     lambda_id: float = 0.1
     lambda_lm: float = 0.001
     n3d_unmasked_probability: float = 0.25  # share of training faces shown without their mask
+    # "bf16": N3D and the identity encoder run under autocast in bfloat16 (renderer and losses
+    # stay float32); fast on GPUs and on CPUs with native bfloat16 (AMX, AVX512-BF16), slow
+    # on CPUs without it, so the laptop profiles keep "fp32".
+    n3d_precision: str = "fp32"
     # Inpainting (notebook 04): G and its critic D. lambda_*: the seed's phase-2 weights;
     # lambda_gp: WGAN-GP's own. truth_render_probability: the share of training samples whose
     # render G sees is made from the true coefficients (the hidden expression under the mask)
@@ -78,7 +82,8 @@ PROFILES = {
                      checkpoint_every=1000, identity_train_samples=8000,
                      identity_steps=20000, identity_batch=128, identity_lr=1e-4,
                      identity_backbone="resnet50", identity_image_size=112,
-                     n3d_backbone="resnet50", n3d_steps=5000, n3d_lr=1e-4),
+                     n3d_backbone="resnet50", n3d_steps=5000, n3d_lr=1e-4,
+                     n3d_precision="bf16"),
 }
 
 

@@ -43,6 +43,7 @@ from .training import (
 
 MODEL_NAME = "n3d"
 POSE_NAMES = ("yaw", "pitch", "roll")
+AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16}  # Profile.n3d_precision -> autocast
 
 
 def phase_sets(profile: Profile, folder: Path, progress: bool = True,
@@ -74,7 +75,7 @@ def n3d_settings(profile: Profile) -> dict:
             "backbone": profile.n3d_backbone, "width": profile.n3d_width,
             "lambda_id": profile.lambda_id, "lambda_lm": profile.lambda_lm,
             "unmasked_probability": profile.n3d_unmasked_probability,
-            "coefficient_weights": "visibility"}
+            "coefficient_weights": "visibility", "precision": profile.n3d_precision}
 
 
 def build_n3d(settings: dict, seed: int, face_model: MorphableModel) -> N3D:
@@ -105,15 +106,20 @@ def unmask_some(batch: dict, probability: float, generator: torch.Generator) -> 
 def n3d_step(n3d: N3D, face_model: MorphableModel, encoder: nn.Module, settings: dict,
              seed: int):
     """The step function of phase 1: `phase1_terms` of N3D on the batch's masked faces, a
-    share `unmasked_probability` of them shown without their mask (`unmask_some`)."""
+    share `unmasked_probability` of them shown without their mask (`unmask_some`), the
+    networks in the settings' "precision"."""
+    if settings["precision"] not in AUTOCAST_DTYPES:
+        raise ValueError(f"unknown precision {settings['precision']!r}; choose one of "
+                         f"{sorted(AUTOCAST_DTYPES)}")
     similarity = functools.partial(identity_similarity, encoder)
     scales = visibility_scales(face_model)
+    autocast_dtype = AUTOCAST_DTYPES[settings["precision"]]
 
     def step_fn(batch: dict, step: int) -> dict[str, torch.Tensor]:
         batch = unmask_some(batch, settings["unmasked_probability"],
                             step_generator(seed, step, "unmask"))
         return phase1_terms(n3d, face_model, batch, similarity, settings["lambda_id"],
-                            settings["lambda_lm"], coeff_scales=scales)
+                            settings["lambda_lm"], autocast_dtype, scales)
     return step_fn
 
 
@@ -125,15 +131,19 @@ def train_n3d(profile: Profile | str | None = None, run_folder: str | Path | Non
     checkpoint `<run_folder>/n3d.pt` (default `runs/<profile>/`); resumes an interrupted run.
 
     Adam at the profile's `n3d_lr`, a tenth of it from the mid-point, `n3d_steps` steps of
-    `n3d_batch` faces. Returns N3D in eval mode on `device` (default CUDA, MPS, else CPU) and
-    the `training.Run` with the per-term loss history. `photos`: see `phase_sets`.
+    `n3d_batch` faces, the networks in its `n3d_precision`. Returns N3D in eval mode on
+    `device` (default CUDA, MPS, else CPU) and the `training.Run` with the per-term loss
+    history. `photos`: see `phase_sets`.
     """
     profile, folder = resolve_run(profile, run_folder)
     device = pick_device(device)
     face_model = load_face_model().to(device)
     settings = {**n3d_settings(profile), **photo_settings(photos)}
-    n3d = build_n3d(settings, profile.seed, face_model).to(device)
+    n3d = build_n3d(settings, profile.seed, face_model)
     encoder = frozen_identity_encoder(profile, folder, device)
+    # Channels-last suits oneDNN's convolutions (5-10 % faster steps on 2 CPU cores, as
+    # `benchmarks/bench_phase1.py` measures), and bfloat16 needs it to be fast at all.
+    n3d, encoder = (m.to(device, memory_format=torch.channels_last) for m in (n3d, encoder))
     run = fit(MODEL_NAME, profile, folder, {"n3d": n3d}, {"adam": adam(n3d.parameters())},
               n3d_step(n3d, face_model, encoder, settings, profile.seed),
               lambda: Batches(phase_sets(profile, folder, progress, photos)[0],
