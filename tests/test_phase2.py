@@ -180,8 +180,15 @@ def test_renders_come_from_the_truth_with_the_given_probability():
     never = guide_renders(model, batch, guess, 0.0, torch.Generator().manual_seed(0))
     of_truth = render_faces(model, truth, 32).image
     of_guess = render_faces(model, guess, 32).image
-    assert torch.equal(always[0], of_truth[0]) and torch.equal(never[0], of_guess[0])
-    assert torch.equal(always[1], of_guess[1])  # no ground truth: N3D's guess, always
+    assert (of_truth - of_guess).abs().amax(dim=(1, 2, 3)).min() > 0.1  # the two are told apart
+
+    # A row's pixels may move by a float ulp with what else is in the batch (vectorised CPU
+    # kernels group the rows differently), so rows are compared to a tolerance, not bit for bit.
+    def same(a: torch.Tensor, b: torch.Tensor) -> bool:
+        return torch.allclose(a, b, rtol=0, atol=1e-5)
+
+    assert same(always[0], of_truth[0]) and same(never[0], of_guess[0])
+    assert same(always[1], of_guess[1])  # no ground truth: N3D's guess, always
 
 
 def test_biharmonic_inpainting_continues_a_linear_ramp_and_keeps_the_rest():
