@@ -78,13 +78,21 @@ def test_occlusion_iou_by_counting():
     assert metrics.occlusion_iou(predicted, target).tolist() == [4 / 20, 0.0, 1.0]
 
 
-def test_landmark_nme_by_hand():
+def test_landmark_errors_and_nme_by_hand():
     target = torch.zeros(1, 68, 2)
     target[0, :, 0] = torch.arange(68.0)
     target[0, 36], target[0, 45] = torch.tensor([10.0, 20.0]), torch.tensor([50.0, 20.0])
     predicted = target.clone()
-    predicted[0, 5] += torch.tensor([3.0, 4.0])  # one point 5 px off
-    assert metrics.landmark_nme(predicted, target).item() == pytest.approx(5 / 68 / 40)
+    predicted[0, 5] += torch.tensor([3.0, 4.0])  # one point 5 px off, eyes 40 px apart
+    errors = metrics.landmark_errors(predicted, target)
+    assert errors[0, 5].item() == pytest.approx(5 / 40)
+    assert errors.sum().item() == pytest.approx(5 / 40)
+    assert errors.mean(1).item() == pytest.approx(5 / 68 / 40)  # the NME
+
+
+def test_landmark_regions_cover_the_68_points_once():
+    points = [k for region in metrics.LANDMARK_REGIONS.values() for k in region]
+    assert sorted(points) == list(range(68))
 
 
 def test_frechet_distance_of_diagonal_gaussians_has_the_closed_form():

@@ -10,7 +10,16 @@ from conftest import check_reused_and_frozen
 
 from unmasklib import face3d
 from unmasklib.config import get_profile
-from unmasklib.phase1 import evaluate_n3d, load_n3d, surface_errors, train_n3d, unmask_some
+from unmasklib.metrics import LANDMARK_REGIONS, pearson_r
+from unmasklib.phase1 import (
+    evaluate_n3d,
+    load_n3d,
+    lower_face_expressions,
+    masked_expression_guess,
+    surface_errors,
+    train_n3d,
+    unmask_some,
+)
 
 PROFILE = dataclasses.replace(get_profile("smoke"), n3d_steps=6, identity_steps=4)
 
@@ -54,6 +63,49 @@ def test_evaluation_reports_every_test_face(run_folder):
     assert 0 <= report.summary()["iou"] <= 1
     for errors in (report.surface_error, report.mean_face_surface_error):
         assert set(errors) == {"shape", "albedo"} and errors["shape"].shape == (count,)
+
+
+def test_evaluation_breaks_the_landmark_error_down(run_folder):
+    report = evaluate_n3d(load_n3d(PROFILE, run_folder), PROFILE, run_folder, batch_size=5,
+                          progress=False)
+    regions = report.region_nme()
+    recombined = sum(len(LANDMARK_REGIONS[name]) * ours for name, (ours, _) in regions.items())
+    assert recombined / 68 == pytest.approx(float(report.nme.mean()), rel=1e-5)
+    assert report.summary()["nme_floor"] == pytest.approx(
+        sum(len(LANDMARK_REGIONS[name]) * floor for name, (_, floor) in regions.items()) / 68,
+        rel=1e-5)
+    # the floor changes only what a mask hides: unmasked faces keep their true landmarks
+    # (to float rounding); on masked ones the mouth moves, the eyes hardly
+    worn = torch.tensor([kind != "none" for kind in report.mask_type])
+    assert report.floor_landmark_error[~worn].max() < 1e-4
+    masked = report.floor_landmark_error[worn]
+    mouth = masked[:, list(LANDMARK_REGIONS["mouth"])].mean()
+    assert mouth > 0.01 and masked[:, list(LANDMARK_REGIONS["eyes"])].mean() < 0.2 * mouth
+    expression = report.layout.slice("expression")
+    assert report.component_r("expression")[0].item() == pytest.approx(pearson_r(
+        report.predicted[:, expression.start], report.truth[:, expression.start]).item())
+
+
+def test_a_mask_hides_the_mouth_expressions_not_the_brows():
+    model = face3d.load_face_model()
+    hidden = dict(zip(model.expression_names, lower_face_expressions(model, 128).tolist(),
+                      strict=True))
+    assert all(hidden[name] for name in ("jaw_open", "smile", "pucker", "mouth_left"))
+    assert not hidden["brow_raise"] and not hidden["brow_furrow"]
+
+
+def test_the_masked_guess_replaces_the_hidden_expressions_of_masked_faces_only():
+    layout = face3d.load_face_model().layout
+    truth, mean = torch.randn(2, layout.size), torch.randn(layout.size)
+    expression = layout.slice("expression")
+    hidden = torch.zeros(expression.stop - expression.start, dtype=torch.bool)
+    hidden[[0, 3]] = True
+    guess = masked_expression_guess(truth, mean, hidden, torch.tensor([True, False]), layout)
+    changed = expression.start + torch.tensor([0, 3])
+    assert torch.equal(guess[0, changed], mean[changed]) and torch.equal(guess[1], truth[1])
+    kept = torch.ones(layout.size, dtype=torch.bool)
+    kept[changed] = False
+    assert torch.equal(guess[0, kept], truth[0, kept])
 
 
 def test_surface_errors_see_shape_and_albedo_apart():

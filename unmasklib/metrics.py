@@ -114,15 +114,20 @@ def occlusion_iou(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor
 OUTER_EYE_CORNERS = (36, 45)
 
 
-def landmark_nme(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Normalised mean error `(B,)`: mean landmark distance over the inter-ocular distance
-    (outer eye corners), for landmarks `(B, 68, 2)` in pixels."""
+# The parts of the face in iBUG-68 order; a face mask hides the jaw line and the mouth.
+LANDMARK_REGIONS = {"jaw": range(0, 17), "brows": range(17, 27), "nose": range(27, 36),
+                    "eyes": range(36, 48), "mouth": range(48, 68)}
+
+
+def landmark_errors(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Each landmark's distance over the inter-ocular distance (outer eye corners), `(B, 68)`,
+    for landmarks `(B, 68, 2)` in pixels; its mean over the landmarks is the NME."""
     if predicted.shape != target.shape or predicted.shape[-2:] != (68, 2):
         raise ValueError(f"expected two (B, 68, 2) landmark sets, got {tuple(predicted.shape)} "
                          f"and {tuple(target.shape)}")
     left, right = OUTER_EYE_CORNERS
     interocular = (target[:, left] - target[:, right]).double().norm(dim=-1)
-    return (predicted - target).double().norm(dim=-1).mean(1) / interocular
+    return (predicted - target).double().norm(dim=-1) / interocular[:, None]
 
 
 def pearson_r(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

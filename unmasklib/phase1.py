@@ -26,7 +26,7 @@ from .data.seeding import seeded_torch
 from .data.synthetic import DATA_VERSION, SyntheticMaskedFaces
 from .face3d import CoeffLayout, MorphableModel, load_face_model, render_faces
 from .losses import visibility_scales
-from .metrics import landmark_nme, occlusion_iou
+from .metrics import LANDMARK_REGIONS, landmark_errors, occlusion_iou, pearson_r
 from .models.identity import identity_similarity, load_identity_encoder, train_identity_encoder
 from .models.n3d import N3D, phase1_terms
 from .training import (
@@ -170,26 +170,50 @@ def load_n3d(profile: Profile | str | None = None, run_folder: str | Path | None
 class N3DReport:
     """N3D on held-out faces, per sample (N of them).
 
-    iou `(N,)` occlusion IoU; nme `(N,)` landmark error over the inter-ocular distance;
-    pose_error `(N, 3)` |yaw|, |pitch|, |roll| errors in degrees; coeff_error and
-    mean_face_coeff_error `(N, size)`: absolute coefficient errors of N3D and of always
-    predicting the training set's mean coefficients (`block_errors` sums them up per block);
-    surface_error, mean_face_surface_error:
-    "shape" -> `(N,)` mean distance of the unposed vertices (identity and expression) from
-    the true ones, model units; "albedo" -> `(N,)` mean absolute albedo error in [0, 1]: what
-    the coefficients change on the face, each component weighted by how much it shows;
-    mask_type: one per sample.
+    iou `(N,)` occlusion IoU; predicted, truth `(N, size)`: N3D's and the true coefficients;
+    mean_coeffs `(size,)`: the training set's mean, the "always predict the mean face"
+    baseline; landmark_error `(N, 68)`: each landmark's distance over the inter-ocular
+    distance (`metrics.landmark_errors`); floor_landmark_error `(N, 68)`: the same for a reader
+    that gets everything a mask leaves visible exactly and guesses the mean for the
+    `hidden_expressions` (`masked_expression_guess`); surface_error,
+    mean_face_surface_error: "shape" -> `(N,)` mean distance of the unposed vertices
+    (identity and expression) from the true ones, model units; "albedo" -> `(N,)` mean
+    absolute albedo error in [0, 1]: what the coefficients change on the face, each component
+    weighted by how much it shows; mask_type: one per sample.
     """
 
     iou: torch.Tensor
-    nme: torch.Tensor
-    pose_error: torch.Tensor
-    coeff_error: torch.Tensor
-    mean_face_coeff_error: torch.Tensor
+    predicted: torch.Tensor
+    truth: torch.Tensor
+    mean_coeffs: torch.Tensor
+    landmark_error: torch.Tensor
+    floor_landmark_error: torch.Tensor
+    hidden_expressions: list[str]
     surface_error: dict[str, torch.Tensor]
     mean_face_surface_error: dict[str, torch.Tensor]
     mask_type: list[str]
     layout: CoeffLayout
+
+    @property
+    def nme(self) -> torch.Tensor:
+        """`(N,)` landmark NME: the mean landmark error over the inter-ocular distance."""
+        return self.landmark_error.mean(1)
+
+    @property
+    def coeff_error(self) -> torch.Tensor:
+        """`(N, size)` absolute coefficient errors of N3D."""
+        return (self.predicted - self.truth).abs()
+
+    @property
+    def mean_face_coeff_error(self) -> torch.Tensor:
+        """`(N, size)` absolute coefficient errors of always predicting `mean_coeffs`."""
+        return (self.mean_coeffs - self.truth).abs()
+
+    @property
+    def pose_error(self) -> torch.Tensor:
+        """`(N, 3)` |yaw|, |pitch|, |roll| errors in degrees."""
+        angles = self.layout.slice("pose").start
+        return self.coeff_error[:, angles:angles + 3] * 180 / math.pi
 
     def block_errors(self, weights: torch.Tensor | None = None) -> dict[str, tuple[float, float]]:
         """Block name -> (N3D, mean face): the mean absolute coefficient error over the block's
@@ -201,11 +225,25 @@ class N3DReport:
         return {name: (float(ours[name].mean()), float(mean_face[name].mean()))
                 for name, _ in self.layout.blocks}
 
+    def component_r(self, block: str) -> torch.Tensor:
+        """`(block size,)` Pearson r between N3D's and the true values of each component of
+        `block` over the samples: does N3D read this component at all?"""
+        ours, true = self.layout.split(self.predicted)[block], self.layout.split(self.truth)[block]
+        return torch.stack([pearson_r(ours[:, k], true[:, k]) for k in range(ours.shape[1])])
+
+    def region_nme(self) -> dict[str, tuple[float, float]]:
+        """`metrics.LANDMARK_REGIONS` name -> (N3D, floor): the mean landmark error over the
+        region's landmarks and the samples."""
+        return {name: (float(self.landmark_error[:, list(indices)].mean()),
+                       float(self.floor_landmark_error[:, list(indices)].mean()))
+                for name, indices in LANDMARK_REGIONS.items()}
+
     def summary(self) -> dict[str, float]:
         """Means over the samples (IoU over masked samples only: an unmasked face has no
         occlusion to find)."""
         worn = torch.tensor([kind != "none" for kind in self.mask_type])
-        out = {"iou": float(self.iou[worn].mean()), "nme": float(self.nme.mean())}
+        out = {"iou": float(self.iou[worn].mean()), "nme": float(self.nme.mean()),
+               "nme_floor": float(self.floor_landmark_error.mean())}
         out.update({f"{name}_mae_deg": float(self.pose_error[:, k].mean())
                     for k, name in enumerate(POSE_NAMES)})
         return out
@@ -232,36 +270,70 @@ def evaluate_n3d(n3d: N3D, profile: Profile | str | None = None,
     profile, folder = resolve_run(profile, run_folder)
     train, test = phase_sets(profile, folder, progress)
     face_model = load_face_model()
-    layout = face_model.layout
     mean_coeffs = torch.stack([train[i]["coeffs"] for i in range(len(train))]).mean(0)
-    parts: dict[str, list] = {"iou": [], "nme": [], "pose": [], "block": [], "mean": [],
-                              "surface": [], "mean_surface": []}
+    hidden = lower_face_expressions(face_model, profile.image_size)
+    parts: dict[str, list] = {"iou": [], "predicted": [], "truth": [], "landmark": [],
+                              "floor": [], "surface": [], "mean_surface": []}
     kinds: list[str] = []
     for batch in dataset_batches(test, batch_size, "evaluating N3D", progress):
         occlusion, coeffs = predict(n3d, batch["masked"], batch_size)
-        with torch.no_grad():
-            landmarks = render_faces(face_model, coeffs, profile.image_size).landmarks
         truth = batch["coeffs"]
+        worn = torch.tensor([kind != "none" for kind in batch["mask_type"]])
+        floor = masked_expression_guess(truth, mean_coeffs, hidden, worn, face_model.layout)
+        with torch.no_grad():
+            landmarks, floor_landmarks = render_faces(
+                face_model, torch.cat([coeffs, floor]), profile.image_size
+            ).landmarks.split(len(coeffs))
         parts["iou"].append(occlusion_iou(occlusion, batch["occlusion"]))
-        parts["nme"].append(landmark_nme(landmarks, batch["landmarks"]))
-        angles = layout.slice("pose").start
-        parts["pose"].append((coeffs - truth)[:, angles:angles + 3].abs() * 180 / math.pi)
-        parts["block"].append((coeffs - truth).abs())
-        parts["mean"].append((mean_coeffs - truth).abs())
+        parts["predicted"].append(coeffs)
+        parts["truth"].append(truth)
+        parts["landmark"].append(landmark_errors(landmarks, batch["landmarks"]))
+        parts["floor"].append(landmark_errors(floor_landmarks, batch["landmarks"]))
         parts["surface"].append(surface_errors(face_model, coeffs, truth))
         parts["mean_surface"].append(surface_errors(face_model, mean_coeffs.expand_as(truth),
                                                     truth))
         kinds += batch["mask_type"]
     return N3DReport(
-        iou=torch.cat(parts["iou"]).float(), nme=torch.cat(parts["nme"]).float(),
-        pose_error=torch.cat(parts["pose"]).float(),
-        coeff_error=torch.cat(parts["block"]).float(),
-        mean_face_coeff_error=torch.cat(parts["mean"]).float(),
+        iou=torch.cat(parts["iou"]).float(), predicted=torch.cat(parts["predicted"]),
+        truth=torch.cat(parts["truth"]), mean_coeffs=mean_coeffs,
+        landmark_error=torch.cat(parts["landmark"]).float(),
+        floor_landmark_error=torch.cat(parts["floor"]).float(),
+        hidden_expressions=[name for name, hides in
+                            zip(face_model.expression_names, hidden, strict=True) if hides],
         surface_error={name: torch.cat([p[name] for p in parts["surface"]])
                        for name in ("shape", "albedo")},
         mean_face_surface_error={name: torch.cat([p[name] for p in parts["mean_surface"]])
                                  for name in ("shape", "albedo")},
-        mask_type=kinds, layout=layout)
+        mask_type=kinds, layout=face_model.layout)
+
+
+@torch.no_grad()
+def lower_face_expressions(face_model: MorphableModel, image_size: int) -> torch.Tensor:
+    """`(expression size,)` bool: the expression components a face mask hides, those whose
+    unit change moves the jaw-line and mouth landmarks more than the others (on the frontal
+    mean face rendered at `image_size`)."""
+    expression = face_model.layout.slice("expression")
+    count = expression.stop - expression.start
+    coeffs = face_model.zero_coeffs(count + 1)
+    coeffs[1:, expression] += torch.eye(count, dtype=coeffs.dtype, device=coeffs.device)
+    landmarks = render_faces(face_model, coeffs, image_size).landmarks.cpu()
+    moved = (landmarks[1:] - landmarks[:1]).norm(dim=-1)
+    lower = torch.zeros(68, dtype=torch.bool)
+    lower[[*LANDMARK_REGIONS["jaw"], *LANDMARK_REGIONS["mouth"]]] = True
+    return moved[:, lower].sum(1) > moved[:, ~lower].sum(1)
+
+
+def masked_expression_guess(truth: torch.Tensor, mean_coeffs: torch.Tensor,
+                            hidden: torch.Tensor, worn: torch.Tensor,
+                            layout: CoeffLayout) -> torch.Tensor:
+    """The coefficients `(N, size)` of a reader that gets everything a mask leaves visible
+    exactly and guesses the training mean `mean_coeffs` `(size,)` for what it hides: `truth`
+    `(N, size)` with the `hidden` `(expression size,)` components set to the mean in the
+    samples that wear a mask (`worn` `(N,)` bool). The landmark error of these coefficients is
+    a floor no N3D reaches without reading through the mask."""
+    replace = torch.zeros_like(truth, dtype=torch.bool)
+    replace[:, layout.slice("expression")] = worn[:, None] & hidden[None]
+    return torch.where(replace, mean_coeffs.expand_as(truth), truth)
 
 
 @torch.no_grad()
