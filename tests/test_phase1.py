@@ -21,7 +21,8 @@ from unmasklib.phase1 import (
     unmask_some,
 )
 
-PROFILE = dataclasses.replace(get_profile("smoke"), n3d_steps=6, identity_steps=4)
+PROFILE = dataclasses.replace(get_profile("smoke"), n3d_steps=8, identity_steps=4,
+                              n3d_lr_drop_at=0.75)
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +38,7 @@ def test_training_writes_a_checkpoint_and_trains_the_missing_encoder_first(run_f
 
 def test_a_finished_run_is_reused_and_loads_frozen(run_folder, capsys):
     n3d, run = train_n3d(PROFILE, run_folder, progress=False)
+    assert run.settings["lr_drop_step"] == 6  # three quarters of the 8 steps
     check_reused_and_frozen(n3d, run, load_n3d(PROFILE, run_folder), capsys.readouterr().out,
                             {"bce", "coef", "photo", "id", "lm", "total"}, PROFILE.n3d_steps)
 

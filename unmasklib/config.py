@@ -41,6 +41,11 @@ class Profile:
     n3d_steps: int = 2000
     n3d_batch: int = 8
     n3d_lr: float = 5e-4
+    # The share of the steps after which the rate drops to a tenth: the seed's mid-point, but
+    # 2,000 steps are still learning there. Chosen on 200 unseen training-split faces
+    # (identities 1000-1024, neither trained on nor tested): NME 0.078 at 0.5, 0.075 at 0.75
+    # and 0.9, same training time.
+    n3d_lr_drop_at: float = 0.5
     lambda_id: float = 0.1
     lambda_lm: float = 0.001
     n3d_unmasked_probability: float = 0.25  # share of training faces shown without their mask
@@ -77,7 +82,7 @@ PROFILES = {
                      identity_image_size=32, n3d_backbone="small", n3d_width=16,
                      n3d_steps=20, inpaint_steps=20, inpaint_width=8, critic_width=8),
     "cpu": Profile("cpu", image_size=128, train_samples=8000, test_samples=200,
-                   inpaint_steps=500, inpaint_lr=5e-4),
+                   n3d_lr_drop_at=0.75, inpaint_steps=500, inpaint_lr=5e-4),
     "paper": Profile("paper", image_size=256, train_samples=800, test_samples=200,
                      checkpoint_every=1000, identity_train_samples=8000,
                      identity_steps=20000, identity_batch=128, identity_lr=1e-4,

@@ -130,8 +130,8 @@ def train_n3d(profile: Profile | str | None = None, run_folder: str | Path | Non
     """Train N3D for `profile` (default `$UNMASK_PROFILE`, else cpu), or reuse the finished
     checkpoint `<run_folder>/n3d.pt` (default `runs/<profile>/`); resumes an interrupted run.
 
-    Adam at the profile's `n3d_lr`, a tenth of it from the mid-point, `n3d_steps` steps of
-    `n3d_batch` faces, the networks in its `n3d_precision`. Returns N3D in eval mode on
+    Adam at the profile's `n3d_lr`, a tenth of it after `n3d_lr_drop_at` of the `n3d_steps`
+    steps of `n3d_batch` faces, the networks in its `n3d_precision`. Returns N3D in eval mode on
     `device` (default CUDA, MPS, else CPU) and the `training.Run` with the per-term loss
     history. `photos`: see `phase_sets`.
     """
@@ -148,7 +148,8 @@ def train_n3d(profile: Profile | str | None = None, run_folder: str | Path | Non
               n3d_step(n3d, face_model, encoder, settings, profile.seed),
               lambda: Batches(phase_sets(profile, folder, progress, photos)[0],
                               profile.n3d_batch, profile.seed),
-              profile.n3d_steps, seed=profile.seed, lr=profile.n3d_lr, settings=settings,
+              profile.n3d_steps, seed=profile.seed, lr=profile.n3d_lr,
+              lr_drop_step=round(profile.n3d_steps * profile.n3d_lr_drop_at), settings=settings,
               checkpoint_every=profile.checkpoint_every, stop_at=stop_at, retrain=retrain,
               progress=progress)
     return n3d.eval(), run
