@@ -17,6 +17,7 @@ Processes talk over gloo on the CPU and NCCL on CUDA GPUs.
 
 from __future__ import annotations
 
+import atexit
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -54,7 +55,17 @@ def start_distributed() -> World:
         if torch.cuda.is_available():
             torch.cuda.set_device(here.local_rank)
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        # Leave the group while the interpreter is still whole: gloo's worker threads may
+        # still hold tensors at exit, and freeing them during finalisation aborts the process
+        # ("terminate called without an active exception", SIGABRT), seen once in CI.
+        atexit.register(leave_distributed)
     return here
+
+
+def leave_distributed() -> None:
+    """Leave the process group, if this process joined one."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def shard(indices: torch.Tensor) -> torch.Tensor:
