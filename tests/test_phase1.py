@@ -10,6 +10,7 @@ from conftest import check_reused_and_frozen
 
 from unmasklib import face3d
 from unmasklib.config import get_profile
+from unmasklib.data import wears_mask
 from unmasklib.metrics import LANDMARK_REGIONS, pearson_r
 from unmasklib.phase1 import (
     evaluate_n3d,
@@ -43,9 +44,14 @@ def test_a_finished_run_is_reused_and_loads_frozen(run_folder, capsys):
                             {"bce", "coef", "photo", "id", "lm", "total"}, PROFILE.n3d_steps)
 
 
-def test_evaluation_reports_every_test_face(run_folder):
-    n3d = load_n3d(PROFILE, run_folder)
-    report = evaluate_n3d(n3d, PROFILE, run_folder, batch_size=5, progress=False)
+@pytest.fixture(scope="module")
+def report(run_folder):
+    """The trained toy N3D evaluated once, for every test that reads its report."""
+    return evaluate_n3d(load_n3d(PROFILE, run_folder), PROFILE, run_folder, batch_size=5,
+                        progress=False)
+
+
+def test_evaluation_reports_every_test_face(report):
     count = PROFILE.test_samples
     assert report.iou.shape == report.nme.shape == (count,)
     assert report.pose_error.shape == (count, 3) and (report.pose_error >= 0).all()
@@ -67,9 +73,7 @@ def test_evaluation_reports_every_test_face(run_folder):
         assert set(errors) == {"shape", "albedo"} and errors["shape"].shape == (count,)
 
 
-def test_evaluation_breaks_the_landmark_error_down(run_folder):
-    report = evaluate_n3d(load_n3d(PROFILE, run_folder), PROFILE, run_folder, batch_size=5,
-                          progress=False)
+def test_evaluation_breaks_the_landmark_error_down(report):
     regions = report.region_nme()
     recombined = sum(len(LANDMARK_REGIONS[name]) * ours for name, (ours, _) in regions.items())
     assert recombined / 68 == pytest.approx(float(report.nme.mean()), rel=1e-5)
@@ -78,7 +82,7 @@ def test_evaluation_breaks_the_landmark_error_down(run_folder):
         rel=1e-5)
     # the floor changes only what a mask hides: unmasked faces keep their true landmarks
     # (to float rounding); on masked ones the mouth moves, the eyes hardly
-    worn = torch.tensor([kind != "none" for kind in report.mask_type])
+    worn = wears_mask(report.mask_type)
     assert report.floor_landmark_error[~worn].max() < 1e-4
     masked = report.floor_landmark_error[worn]
     mouth = masked[:, list(LANDMARK_REGIONS["mouth"])].mean()

@@ -32,6 +32,7 @@ import torchvision
 
 from . import plots
 from .config import Profile, resolve_run
+from .data.synthetic import wears_mask
 from .face3d import MorphableModel, load_face_model
 from .metrics import (
     best_of_k_psnr,
@@ -145,7 +146,7 @@ class Evaluation:
     @property
     def masked(self) -> torch.Tensor:
         """`(N,)` bool: the faces that wear a mask (the others have nothing to paint)."""
-        return torch.tensor([kind != "none" for kind in self.mask_type])
+        return wears_mask(self.mask_type)
 
     def table(self, mask_type: str | None = None) -> list[dict]:
         """One row per method over the masked faces (or those of one `mask_type`): for each
@@ -205,7 +206,7 @@ def evaluate(profile: Profile | str | None = None, run_folder: str | Path | None
     results = inpaint_by_every_method(generators, n3d, face_model, batch,
                                       profile.occlusion_dilation, seed)
     clean, occlusion = batch["clean"], batch["occlusion"]
-    worn = torch.tensor([kind != "none" for kind in batch["mask_type"]])
+    worn = wears_mask(batch["mask_type"])
     # Identity similarity and the Frechet distance share one embedding of every image.
     clean_features = _embeddings(encoder, clean)
     scores, frechet = {}, {}

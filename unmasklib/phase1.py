@@ -23,7 +23,7 @@ from torch.utils.data import ConcatDataset, Dataset
 from .config import Profile, resolve_run
 from .data.folder import MaskedFaceFolder
 from .data.seeding import seeded_torch
-from .data.synthetic import DATA_VERSION, SyntheticMaskedFaces
+from .data.synthetic import DATA_VERSION, SyntheticMaskedFaces, wears_mask
 from .face3d import CoeffLayout, MorphableModel, load_face_model, render_faces
 from .losses import visibility_scales
 from .metrics import LANDMARK_REGIONS, landmark_errors, occlusion_iou, pearson_r
@@ -242,7 +242,7 @@ class N3DReport:
     def summary(self) -> dict[str, float]:
         """Means over the samples (IoU over masked samples only: an unmasked face has no
         occlusion to find)."""
-        worn = torch.tensor([kind != "none" for kind in self.mask_type])
+        worn = wears_mask(self.mask_type)
         out = {"iou": float(self.iou[worn].mean()), "nme": float(self.nme.mean()),
                "nme_floor": float(self.floor_landmark_error.mean())}
         out.update({f"{name}_mae_deg": float(self.pose_error[:, k].mean())
@@ -279,8 +279,8 @@ def evaluate_n3d(n3d: N3D, profile: Profile | str | None = None,
     for batch in dataset_batches(test, batch_size, "evaluating N3D", progress):
         occlusion, coeffs = predict(n3d, batch["masked"], batch_size)
         truth = batch["coeffs"]
-        worn = torch.tensor([kind != "none" for kind in batch["mask_type"]])
-        floor = masked_expression_guess(truth, mean_coeffs, hidden, worn, face_model.layout)
+        floor = masked_expression_guess(truth, mean_coeffs, hidden,
+                                        wears_mask(batch["mask_type"]), face_model.layout)
         with torch.no_grad():
             landmarks, floor_landmarks = render_faces(
                 face_model, torch.cat([coeffs, floor]), profile.image_size

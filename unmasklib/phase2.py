@@ -30,7 +30,13 @@ import torch.nn.functional as F
 from .baselines import biharmonic_inpaint, oracle_paste
 from .config import Profile, resolve_run
 from .data.seeding import seeded_torch
-from .data.synthetic import DATA_VERSION, draw_coefficients, looks_of, render_masked_faces
+from .data.synthetic import (
+    DATA_VERSION,
+    draw_coefficients,
+    looks_of,
+    render_masked_faces,
+    wears_mask,
+)
 from .face3d import MorphableModel, load_face_model, render_faces
 from .images import batch_of
 from .losses import critic_wasserstein, gradient_penalty, phase2_generator_loss
@@ -340,7 +346,7 @@ class InpaintingScores:
 
     def table(self) -> list[dict]:
         """One row per method: mean and std of both scores over the masked faces, and N."""
-        worn = torch.tensor([kind != "none" for kind in self.mask_type])
+        worn = wears_mask(self.mask_type)
         rows = []
         for method in self.psnr:
             p, s = self.psnr[method][worn], self.ssim[method][worn]

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from .data.synthetic import wears_mask
 from .training.batches import dataset_batches
 
 
@@ -112,12 +113,12 @@ def verify_identities(encoder: nn.Module, dataset: Dataset, far_target: float = 
     try:
         for batch in dataset_batches(dataset, batch_size, "embedding faces", progress):
             ids.append(batch["identity"].numpy())
-            worn.extend(kind != "none" for kind in batch["mask_type"])
+            worn.append(wears_mask(batch["mask_type"]).numpy())
             clean.append(embed(encoder, batch["clean"]))
             masked.append(embed(encoder, batch["masked"]))
     finally:
         encoder.train(was_training)
-    ids, worn = np.concatenate(ids), np.array(worn)
+    ids, worn = np.concatenate(ids), np.concatenate(worn)
     clean, masked = np.concatenate(clean), np.concatenate(masked)[worn]
     count = len(ids)
     upper = np.triu(np.ones((count, count), dtype=bool), k=1)

@@ -10,10 +10,12 @@ from .synthetic import (
     generate_chunk,
     identity_of,
     render_masked_faces,
+    wears_mask,
 )
 
 __all__ = [
     "MASK_KINDS", "MASK_TYPES", "MaskStyle", "MaskedFaceFolder", "SyntheticMaskedFaces",
     "draw_coefficients", "generate_chunk", "identity_of", "mask_faces", "mask_vertices",
     "random_background", "render_masked_faces", "render_template_masks", "sample_mask_style",
+    "wears_mask",
 ]

@@ -48,6 +48,11 @@ POSE_RANGE = (math.radians(30), math.radians(15), math.radians(10))
 TRANSLATION_STD = (0.05, 0.05, 0.2)
 
 
+def wears_mask(mask_types: Sequence[str]) -> torch.Tensor:
+    """`(N,)` bool: which of `N` samples, by their `mask_type`, wear a mask ("none": bare)."""
+    return torch.tensor([kind != "none" for kind in mask_types], dtype=torch.bool)
+
+
 def identity_of(split: str, index: int) -> int:
     """Identity id of sample `index`: consecutive samples share one; splits never share."""
     return (TEST_IDENTITY_OFFSET if split == "test" else 0) + index // SAMPLES_PER_IDENTITY
