@@ -11,12 +11,15 @@ from conftest import check_reused_and_frozen
 from unmasklib import face3d
 from unmasklib.config import get_profile
 from unmasklib.data import wears_mask
+from unmasklib.fitting import FaceFit, lower_face_expressions
+from unmasklib.images import dilate
 from unmasklib.metrics import LANDMARK_REGIONS, pearson_r
 from unmasklib.phase1 import (
     evaluate_n3d,
     load_n3d,
-    lower_face_expressions,
     masked_expression_guess,
+    phase_sets,
+    predict,
     surface_errors,
     train_n3d,
     unmask_some,
@@ -49,6 +52,20 @@ def report(run_folder):
     """The trained toy N3D evaluated once, for every test that reads its report."""
     return evaluate_n3d(load_n3d(PROFILE, run_folder), PROFILE, run_folder, batch_size=5,
                         progress=False)
+
+
+def test_the_report_scores_the_coefficients_fitted_to_the_visible_face(run_folder, report):
+    n3d = load_n3d(PROFILE, run_folder)
+    unfitted = evaluate_n3d(n3d, PROFILE, run_folder, batch_size=5, progress=False, fit=False)
+    test = phase_sets(PROFILE, run_folder, progress=False)[1]
+    masked = torch.stack([test[i]["masked"] for i in range(len(test))])
+    occlusion, coeffs = predict(n3d, masked, batch_size=5)
+    assert torch.equal(unfitted.predicted, coeffs)
+    fit = FaceFit.of_profile(PROFILE, face3d.load_face_model())
+    expected = fit(masked, dilate((occlusion > 0.5).float(), PROFILE.occlusion_dilation), coeffs)
+    torch.testing.assert_close(report.predicted, expected, atol=1e-4, rtol=0)
+    assert not torch.equal(report.predicted, unfitted.predicted)
+    torch.testing.assert_close(report.iou, unfitted.iou)
 
 
 def test_evaluation_reports_every_test_face(report):

@@ -14,6 +14,7 @@ from unmasklib import Unmasker
 from unmasklib.alignment import FaceNotFoundError, canonical_points
 from unmasklib.images import to_uint8
 from unmasklib.phase1 import phase_sets
+from unmasklib.phase2 import n3d_guidance
 from unmasklib.pipeline import as_rgb_array, edit_coeffs
 
 
@@ -48,6 +49,17 @@ def test_n3d_finds_the_occlusion_when_none_is_given(unmasker, face):
     result = unmasker.unmask(face, seed=0)
     assert result.occlusion.shape == face.shape[:2]
     assert np.array_equal(result.image[~result.occlusion], face[~result.occlusion])
+
+
+def test_n3d_is_fitted_to_the_face_outside_the_map_that_is_painted(unmasker, face):
+    occlusion = lower_half(64, 64)
+    session = unmasker.session(face, occlusion)
+    working = session.working
+    raw = n3d_guidance(unmasker.n3d, working, unmasker.dilation).coeffs
+    painted_map = torch.from_numpy(occlusion).float()[None, None]
+    torch.testing.assert_close(session.guidance.coeffs,
+                               unmasker.fit(working, painted_map, raw).cpu())
+    assert not torch.equal(session.guidance.coeffs, raw)
 
 
 def test_the_same_seed_gives_the_same_result_and_another_seed_another(unmasker, face):

@@ -4,7 +4,8 @@
     result.table()                        # one row per method: mean and std of each metric
     write_report(result, "runs/cpu/report")
 
-Methods (`phase2.inpaint_by_every_method`): ours, the no-3D-prior ablation, scikit-image's
+Methods (`phase2.inpaint_by_every_method`): ours (G with N3D's map and its coefficients
+fitted to the visible face, `fitting.FaceFit`), the no-3D-prior ablation, scikit-image's
 biharmonic inpainting given N3D's occlusion map and the true one, and the oracle-render paste.
 Per image: L1, PSNR and SSIM over the whole image and inside the true occlusion (where the
 methods differ: outside it every method returns the input, so whole-image numbers flatter all
@@ -34,6 +35,7 @@ from . import plots
 from .config import Profile, resolve_run
 from .data.synthetic import wears_mask
 from .face3d import MorphableModel, load_face_model
+from .fitting import FaceFit
 from .metrics import (
     best_of_k_psnr,
     frechet_distance,
@@ -51,7 +53,6 @@ from .phase1 import frozen_identity_encoder, phase_sets
 from .phase2 import (
     EditFidelity,
     Guidance,
-    dilate,
     edit_fidelity,
     edit_fidelity_ceiling,
     frozen_n3d,
@@ -203,8 +204,11 @@ def evaluate(profile: Profile | str | None = None, run_folder: str | Path | None
     face_model = load_face_model().to(device)
     test = phase_sets(profile, folder, progress)[1]
     batch = next(iter(dataset_batches(test, len(test), "loading test faces", False)))
-    results = inpaint_by_every_method(generators, n3d, face_model, batch,
-                                      profile.occlusion_dilation, seed)
+    fit = FaceFit.of_profile(profile, face_model)
+    # The IoU scores N3D's map as it is; G, the biharmonic baseline and the fit get it dilated.
+    found = n3d_guidance(n3d, batch["masked"], 0)
+    guidance = n3d_guidance(n3d, batch["masked"], profile.occlusion_dilation, fit=fit)
+    results = inpaint_by_every_method(generators, guidance, face_model, batch, seed)
     clean, occlusion = batch["clean"], batch["occlusion"]
     worn = wears_mask(batch["mask_type"])
     # Identity similarity and the Frechet distance share one embedding of every image.
@@ -215,8 +219,6 @@ def evaluate(profile: Profile | str | None = None, run_folder: str | Path | None
         scores[method] = {**image_scores(out, clean, occlusion),
                           "identity": (features * clean_features).sum(1).double()}
         frechet[method] = frechet_distance(features[worn], clean_features[worn])
-    found = n3d_guidance(n3d, batch["masked"], 0)
-    guidance = Guidance(dilate(found.occlusion, profile.occlusion_dilation), found.coeffs)
     picked = worn.nonzero().flatten()
     psnr_ours = scores["ours"]["psnr_occluded"].masked_fill(~worn, math.inf)
     worst = psnr_ours.argsort()[:min(5, int(worn.sum()))]
@@ -234,9 +236,10 @@ def evaluate(profile: Profile | str | None = None, run_folder: str | Path | None
                              picked[:diversity_faces].tolist(), k, seed),
         edit=edit_fidelity(generators["ours"], n3d, face_model,
                            batch["masked"][picked[:edit_faces]],
-                           dilation=profile.occlusion_dilation, seed=seed),
+                           dilation=profile.occlusion_dilation, seed=seed, fit=fit),
         edit_ceiling=edit_fidelity_ceiling(n3d, face_model, profile.seed, "test",
-                                           picked[:edit_faces].tolist(), profile.image_size),
+                                           picked[:edit_faces].tolist(), profile.image_size,
+                                           fit=fit),
         examples=_rows(batch, results, picked[:examples]),
         failures=_rows(batch, results, worst), failure_faces=worst.tolist(),
         fid=fid,

@@ -63,6 +63,14 @@ def gaussian_blur(images: torch.Tensor, sigma: float, radius: int | None = None,
                     taps.transpose(2, 3), groups=groups)
 
 
+def dilate(mask: torch.Tensor, pixels: int) -> torch.Tensor:
+    """`(B, 1, H, W)` binary mask grown by `pixels` in every direction (a square structuring
+    element); N3D's map, grown a little, still covers the mask's edge where it misses it."""
+    if pixels == 0:
+        return mask
+    return F.max_pool2d(mask, 2 * pixels + 1, stride=1, padding=pixels)
+
+
 def paste(base: np.ndarray, overlay: torch.Tensor, where: torch.Tensor) -> np.ndarray:
     """uint8 images `(B, H, W, 3)` with `overlay` `(B, 3, H, W)` in [-1, 1] pasted where
     `where` `(B, H, W)` is True; elsewhere the result is `base`, bit for bit."""

@@ -156,8 +156,22 @@ def photometric_loss(render: torch.Tensor, target: torch.Tensor, face_mask: torc
     outside the occlusion when `target` still wears its mask). An empty region gives 0.
     """
     region = face_mask if visible is None else face_mask * visible
-    distance = (PHOTO_EPS + ((render - target) / 2).square().sum(dim=1, keepdim=True)).sqrt()
-    return (distance * region).sum() / region.sum().clamp(min=1)
+    return (colour_distance(render, target) * region).sum() / region.sum().clamp(min=1)
+
+
+def photometric_errors(render: torch.Tensor, target: torch.Tensor, face_mask: torch.Tensor,
+                       visible: torch.Tensor | None = None) -> torch.Tensor:
+    """`(B,)`: `photometric_loss` of each sample on its own (the mean over its own region,
+    0 where that is empty), so that one sample's value does not depend on the others'."""
+    region = face_mask if visible is None else face_mask * visible
+    return ((colour_distance(render, target) * region).sum((1, 2, 3))
+            / region.sum((1, 2, 3)).clamp(min=1))
+
+
+def colour_distance(render: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """`(B, 1, H, W)`: each pixel's Euclidean colour distance in [0, 1] units (differences of
+    `(B, 3, H, W)` images in [-1, 1], halved), kept off 0 by `PHOTO_EPS`."""
+    return (PHOTO_EPS + ((render - target) / 2).square().sum(dim=1, keepdim=True)).sqrt()
 
 
 def identity_loss(similarity: torch.Tensor) -> torch.Tensor:

@@ -25,6 +25,8 @@ from .data.folder import MaskedFaceFolder
 from .data.seeding import seeded_torch
 from .data.synthetic import DATA_VERSION, SyntheticMaskedFaces, wears_mask
 from .face3d import CoeffLayout, MorphableModel, load_face_model, render_faces
+from .fitting import FaceFit, lower_face_expressions
+from .images import dilate
 from .losses import visibility_scales
 from .metrics import LANDMARK_REGIONS, landmark_errors, occlusion_iou, pearson_r
 from .models.identity import identity_similarity, load_identity_encoder, train_identity_encoder
@@ -266,11 +268,15 @@ def predict(n3d: N3D, images: torch.Tensor,
 
 def evaluate_n3d(n3d: N3D, profile: Profile | str | None = None,
                  run_folder: str | Path | None = None, batch_size: int = 32,
-                 progress: bool = True) -> N3DReport:
-    """N3D on the profile's held-out test faces against their exact ground truth."""
+                 progress: bool = True, fit: bool = True) -> N3DReport:
+    """N3D on the profile's held-out test faces against their exact ground truth; with `fit`,
+    its coefficients fitted to the visible face first (`fitting.FaceFit`, the profile's
+    settings, outside N3D's occlusion map grown as G gets it), as every later use of N3D
+    does."""
     profile, folder = resolve_run(profile, run_folder)
     train, test = phase_sets(profile, folder, progress)
     face_model = load_face_model()
+    face_fit = FaceFit.of_profile(profile, face_model) if fit else None
     mean_coeffs = torch.stack([train[i]["coeffs"] for i in range(len(train))]).mean(0)
     hidden = lower_face_expressions(face_model, profile.image_size)
     parts: dict[str, list] = {"iou": [], "predicted": [], "truth": [], "landmark": [],
@@ -278,6 +284,9 @@ def evaluate_n3d(n3d: N3D, profile: Profile | str | None = None,
     kinds: list[str] = []
     for batch in dataset_batches(test, batch_size, "evaluating N3D", progress):
         occlusion, coeffs = predict(n3d, batch["masked"], batch_size)
+        if face_fit is not None:
+            occluded = dilate((occlusion > 0.5).float(), profile.occlusion_dilation)
+            coeffs = face_fit(batch["masked"], occluded, coeffs)
         truth = batch["coeffs"]
         floor = masked_expression_guess(truth, mean_coeffs, hidden,
                                         wears_mask(batch["mask_type"]), face_model.layout)
@@ -306,22 +315,6 @@ def evaluate_n3d(n3d: N3D, profile: Profile | str | None = None,
         mean_face_surface_error={name: torch.cat([p[name] for p in parts["mean_surface"]])
                                  for name in ("shape", "albedo")},
         mask_type=kinds, layout=face_model.layout)
-
-
-@torch.no_grad()
-def lower_face_expressions(face_model: MorphableModel, image_size: int) -> torch.Tensor:
-    """`(expression size,)` bool: the expression components a face mask hides, those whose
-    unit change moves the jaw-line and mouth landmarks more than the others (on the frontal
-    mean face rendered at `image_size`)."""
-    expression = face_model.layout.slice("expression")
-    count = expression.stop - expression.start
-    coeffs = face_model.zero_coeffs(count + 1)
-    coeffs[1:, expression] += torch.eye(count, dtype=coeffs.dtype, device=coeffs.device)
-    landmarks = render_faces(face_model, coeffs, image_size).landmarks.cpu()
-    moved = (landmarks[1:] - landmarks[:1]).norm(dim=-1)
-    lower = torch.zeros(68, dtype=torch.bool)
-    lower[[*LANDMARK_REGIONS["jaw"], *LANDMARK_REGIONS["mouth"]]] = True
-    return moved[:, lower].sum(1) > moved[:, ~lower].sum(1)
 
 
 def masked_expression_guess(truth: torch.Tensor, mean_coeffs: torch.Tensor,

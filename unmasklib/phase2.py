@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from .baselines import biharmonic_inpaint, oracle_paste
 from .config import Profile, resolve_run
@@ -38,7 +37,8 @@ from .data.synthetic import (
     wears_mask,
 )
 from .face3d import MorphableModel, load_face_model, render_faces
-from .images import batch_of
+from .fitting import FaceFit
+from .images import batch_of, dilate
 from .losses import critic_wasserstein, gradient_penalty, phase2_generator_loss
 from .metrics import pearson_r, psnr, ssim
 from .models.identity import identity_similarity
@@ -49,7 +49,6 @@ from .phase1 import (
     load_n3d,
     phase_sets,
     photo_settings,
-    predict,
     train_n3d,
 )
 from .training import (
@@ -79,14 +78,6 @@ def model_name(use_render: bool = True, truth_probability: float | None = None,
     return f"inpainting_truth{truth_probability:g}"
 
 
-def dilate(mask: torch.Tensor, pixels: int) -> torch.Tensor:
-    """`(B, 1, H, W)` binary mask grown by `pixels` in every direction (a square structuring
-    element); N3D's map, grown a little, still covers the mask's edge where it misses it."""
-    if pixels == 0:
-        return mask
-    return F.max_pool2d(mask, 2 * pixels + 1, stride=1, padding=pixels)
-
-
 @dataclass
 class Guidance:
     """What frozen N3D says about N faces: occlusion `(N, 1, H, W)` in {0, 1} (thresholded at
@@ -103,13 +94,19 @@ def guidance_of(output: N3DOutput, dilation: int) -> Guidance:
 
 
 @torch.no_grad()
-def n3d_guidance(n3d: N3D, images: torch.Tensor, dilation: int,
-                 batch_size: int = 32) -> Guidance:
+def n3d_guidance(n3d: N3D, images: torch.Tensor, dilation: int, batch_size: int = 32,
+                 fit: FaceFit | None = None) -> Guidance:
     """N3D's guidance for `(N, 3, H, W)` images in [-1, 1], on N3D's device in batches,
-    returned on the CPU."""
+    returned on the CPU; with `fit`, the coefficients fitted to the face outside the
+    (dilated) occlusion map (`fitting.FaceFit`)."""
     device = next(n3d.parameters()).device
-    parts = [guidance_of(n3d(images[start:start + batch_size].to(device)), dilation)
-             for start in range(0, len(images), batch_size)]
+    parts = []
+    for start in range(0, len(images), batch_size):
+        chunk = images[start:start + batch_size].to(device)
+        guidance = guidance_of(n3d(chunk), dilation)
+        if fit is not None:
+            guidance.coeffs = fit(chunk, guidance.occlusion, guidance.coeffs)
+        parts.append(guidance)
     return Guidance(torch.cat([g.occlusion for g in parts]).cpu(),
                     torch.cat([g.coeffs for g in parts]).cpu())
 
@@ -356,14 +353,14 @@ class InpaintingScores:
         return rows
 
 
-def inpaint_by_every_method(generators: Mapping[str, InpaintingGenerator], n3d: N3D,
+def inpaint_by_every_method(generators: Mapping[str, InpaintingGenerator], guidance: Guidance,
                             face_model: MorphableModel, batch: Mapping[str, torch.Tensor],
-                            dilation: int, seed: int = 0) -> dict[str, torch.Tensor]:
+                            seed: int = 0) -> dict[str, torch.Tensor]:
     """Method name -> results `(B, 3, H, W)` in [-1, 1] for a batch of test faces: each of
-    `generators` (name -> G) with N3D's occlusion and coefficients, scikit-image's biharmonic
-    inpainting given N3D's occlusion and the true one, and the oracle-render paste (true
-    coefficients, true occlusion). `face_model` on the generators' device."""
-    guidance = n3d_guidance(n3d, batch["masked"], dilation)
+    `generators` (name -> G) with N3D's `guidance` of the batch (`n3d_guidance`),
+    scikit-image's biharmonic inpainting given N3D's occlusion and the true one, and the
+    oracle-render paste (true coefficients, true occlusion). `face_model` on the generators'
+    device."""
     results = {name: paint(g, face_model, batch["masked"], guidance, seed)
                for name, g in generators.items()}
     results["biharmonic (N3D occlusion)"] = biharmonic_inpaint(batch["masked"],
@@ -384,9 +381,10 @@ def evaluate_inpainting(generators: Mapping[str, InpaintingGenerator],
     device = next(next(iter(generators.values())).parameters()).device
     test = phase_sets(profile, folder, progress)[1]
     batch = next(iter(dataset_batches(test, len(test), "loading test faces", False)))
-    results = inpaint_by_every_method(generators, frozen_n3d(profile, folder, device),
-                                      load_face_model().to(device), batch,
-                                      profile.occlusion_dilation, seed)
+    face_model = load_face_model().to(device)
+    guidance = n3d_guidance(frozen_n3d(profile, folder, device), batch["masked"],
+                            profile.occlusion_dilation, fit=FaceFit.of_profile(profile, face_model))
+    results = inpaint_by_every_method(generators, guidance, face_model, batch, seed)
     region = batch["occlusion"]
     return InpaintingScores(
         psnr={name: psnr(out, batch["clean"], region) for name, out in results.items()},
@@ -429,15 +427,18 @@ EDIT_VALUES = (0.0, 0.5, 1.0, 1.5, 2.0)  # jaw_open 0 (closed) to 2 (the prior's
 
 
 def read_back(n3d: torch.nn.Module, face_model: MorphableModel, name: str,
-              values: Sequence[float], results: Sequence[torch.Tensor]) -> EditFidelity:
+              values: Sequence[float], results: Sequence[torch.Tensor],
+              fit: FaceFit | None = None) -> EditFidelity:
     """N3D's estimate of expression `name` on `results` (one `(N, 3, H, W)` batch per value
-    of `values`, the same N faces in each) against the values they were made with. At least
-    3 distinct values: through 2 points every line correlates perfectly."""
+    of `values`, the same N faces in each), fitted to them with `fit` when given, against the
+    values they were made with. At least 3 distinct values: through 2 points every line
+    correlates perfectly."""
     if len(set(values)) < 3 or len(values) != len(results):
         raise ValueError(f"edit fidelity needs one result batch for each of at least 3 distinct "
                          f"values, got values {tuple(values)} and {len(results)} batches")
     index = face_model.layout.slice("expression").start + face_model.expression_names.index(name)
-    recovered = torch.stack([predict(n3d, result)[1][:, index] for result in results], 1)
+    recovered = torch.stack([n3d_guidance(n3d, result, 0, fit=fit).coeffs[:, index]
+                             for result in results], 1)
     return EditFidelity(name, torch.tensor(values, dtype=recovered.dtype).expand_as(recovered),
                         recovered)
 
@@ -446,15 +447,16 @@ def read_back(n3d: torch.nn.Module, face_model: MorphableModel, name: str,
 def edit_fidelity(generator: InpaintingGenerator, n3d: torch.nn.Module,
                   face_model: MorphableModel, masked: torch.Tensor, name: str = "jaw_open",
                   values: Sequence[float] = EDIT_VALUES, dilation: int = 1,
-                  seed: int = 0) -> EditFidelity:
+                  seed: int = 0, fit: FaceFit | None = None) -> EditFidelity:
     """Do the sliders steer the result? For each masked face `(N, 3, H, W)`: N3D's
-    coefficients with expression `name` set to each of `values`, rendered and painted by G;
-    then N3D re-estimates `name` from the result (which no longer wears a mask). r near 1:
-    the painted face shows the expression it was asked for."""
-    guidance = n3d_guidance(n3d, masked, dilation)
+    coefficients (fitted with `fit` when given) with expression `name` set to each of
+    `values`, rendered and painted by G; then N3D (and `fit`) re-estimates `name` from the
+    result (which no longer wears a mask). r near 1: the painted face shows the expression it
+    was asked for."""
+    guidance = n3d_guidance(n3d, masked, dilation, fit=fit)
     return read_back(n3d, face_model, name, values,
                      [paint_edited(generator, face_model, masked, guidance, {name: value}, seed)
-                      for value in values])
+                      for value in values], fit)
 
 
 @torch.no_grad()
@@ -479,10 +481,10 @@ def bare_faces(face_model: MorphableModel, seed: int, split: str, indices: Seque
 def edit_fidelity_ceiling(n3d: torch.nn.Module, face_model: MorphableModel, seed: int,
                           split: str, indices: Sequence[int], image_size: int,
                           name: str = "jaw_open", values: Sequence[float] = EDIT_VALUES,
-                          ) -> EditFidelity:
+                          fit: FaceFit | None = None) -> EditFidelity:
     """Edit fidelity of a perfect painter: the true faces `indices` of `split` with `name`
-    set to each of `values` (`bare_faces`), read back by N3D. No generator can score above
-    it: what it lacks of 1 is the instrument's, not G's."""
+    set to each of `values` (`bare_faces`), read back by N3D (and `fit`). No generator can
+    score above it: what it lacks of 1 is the instrument's, not G's."""
     return read_back(n3d, face_model, name, values,
                      bare_faces(face_model, seed, split, indices, image_size,
-                                [{name: value} for value in values]))
+                                [{name: value} for value in values]), fit)

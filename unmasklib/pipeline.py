@@ -41,6 +41,7 @@ from .face3d import (
     render_faces,
     with_light_direction,
 )
+from .fitting import FaceFit
 from .images import from_uint8, load_rgb, to_uint8
 from .models.inpainting import InpaintingGenerator
 from .phase1 import load_n3d
@@ -122,7 +123,8 @@ def edit_coeffs(face_model: MorphableModel, coeffs: torch.Tensor,
 
 
 class UnmaskSession:
-    """One input prepared for editing: N3D has run; `update` renders and paints only.
+    """One input prepared for editing: N3D has run and its coefficients are fitted to the face
+    outside the occlusion (`Unmasker.fit`); `update` renders and paints only.
 
     pixels `(H, W, 3)` uint8: the input; matrix `(2, 3)`: input pixels -> working crop
     (`alignment`); occlusion `(H, W)` bool: where it is painted (N3D's map carried back to the
@@ -153,6 +155,9 @@ class UnmaskSession:
             self.occlusion = occlusion.astype(bool)
             working = torch.from_numpy(mask_to_crop(self.occlusion, self.matrix, size))
             self.guidance = Guidance(working[None, None].float(), self.guidance.coeffs)
+        if unmasker.fit is not None:
+            self.guidance.coeffs = unmasker.fit(self.working, self.guidance.occlusion,
+                                                self.guidance.coeffs).cpu()
         # Each update pastes into the occlusion's bounding box only: on a large photo, warping
         # the crop back to the whole photo would dominate a slider move.
         rows, cols = np.nonzero(self.occlusion)
@@ -188,11 +193,14 @@ class Unmasker:
     """The trained N3D and inpainting generator of one run, ready to unmask images."""
 
     def __init__(self, n3d: torch.nn.Module, generator: InpaintingGenerator,
-                 face_model: MorphableModel, dilation: int) -> None:
+                 face_model: MorphableModel, dilation: int, fit: FaceFit | None = None) -> None:
         self.n3d, self.generator, self.dilation = n3d, generator, dilation
         self.device = next(generator.parameters()).device
         self.face_model = face_model.to(self.device)
         self.image_size = generator.image_size
+        # Fits N3D's coefficients to the visible face (`fitting.FaceFit`, on the generator's
+        # device); None uses them as N3D gives them.
+        self.fit = fit
 
     @classmethod
     def from_run(cls, run_folder: str | Path, profile: Profile | str | None = None,
@@ -208,9 +216,10 @@ class Unmasker:
             profile = folder.name if folder.name in PROFILES else None
         profile = profile if isinstance(profile, Profile) else get_profile(profile)
         device = pick_device(device)
-        return cls(load_n3d(profile, folder, device), load_inpainting(profile, folder,
-                                                                      device=device),
-                   load_face_model(), profile.occlusion_dilation)
+        face_model = load_face_model().to(device)
+        return cls(load_n3d(profile, folder, device),
+                   load_inpainting(profile, folder, device=device), face_model,
+                   profile.occlusion_dilation, FaceFit.of_profile(profile, face_model))
 
     def session(self, image: ImageInput, occlusion: np.ndarray | None = None,
                 eyes: np.ndarray | None = None, find_face: bool = False) -> UnmaskSession:

@@ -1,0 +1,106 @@
+"""FaceFit: refining coefficients on the visible face moves them toward the image's face."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from unmasklib.face3d import render_faces
+from unmasklib.fitting import FaceFit, lower_face_expressions
+from unmasklib.losses import photometric_errors, photometric_loss
+from unmasklib.metrics import landmark_errors
+
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def faces(model):
+    """Four random faces, their renders `(4, 3, 64, 64)` and start coefficients that are off:
+    yaw +5 degrees, shifted right, a different skin."""
+    truth = model.sample_coeffs(4, torch.Generator().manual_seed(3))
+    images = render_faces(model, truth, SIZE).image
+    layout = model.layout
+    start = truth.clone()
+    start[:, layout.slice("pose").start] += math.radians(5)
+    start[:, layout.slice("pose").start + 3] += 0.02
+    start[:, layout.slice("texture")] += 0.5
+    return truth, images, start
+
+
+def lower_half(count: int) -> torch.Tensor:
+    occlusion = torch.zeros(count, 1, SIZE, SIZE)
+    occlusion[..., SIZE // 2:, :] = 1
+    return occlusion
+
+
+def test_fitting_the_visible_face_undoes_a_pose_error(model, faces):
+    truth, images, start = faces
+    fit = FaceFit(model, SIZE, steps=80, lr=0.04, prior_weight=0.0)
+    fitted = fit(images, torch.zeros(4, 1, SIZE, SIZE), start)
+
+    def landmark_nme(coeffs):
+        return landmark_errors(render_faces(model, coeffs, SIZE).landmarks,
+                               render_faces(model, truth, SIZE).landmarks).mean()
+
+    def photo(coeffs):
+        render = render_faces(model, coeffs, SIZE)
+        return photometric_errors(render.image, images, render.face_mask)
+
+    yaw = model.layout.slice("pose").start
+    assert landmark_nme(start) > 0.05
+    assert landmark_nme(fitted) < landmark_nme(start) / 4
+    assert (fitted[:, yaw] - truth[:, yaw]).abs().max() < math.radians(1.5)
+    assert torch.all(photo(fitted) < photo(start) / 2)
+
+
+def test_a_masked_face_keeps_its_hidden_expressions_and_a_bare_one_does_not(model, faces):
+    _, images, start = faces
+    fit = FaceFit(model, SIZE, steps=10, lr=0.04, prior_weight=3e-4)
+    expression = model.layout.slice("expression")
+    hidden = lower_face_expressions(model, SIZE)
+    masked = fit(images, lower_half(4), start)[:, expression]
+    bare = fit(images, torch.zeros(4, 1, SIZE, SIZE), start)[:, expression]
+    assert torch.equal(masked[:, hidden], start[:, expression][:, hidden])
+    assert (masked[:, ~hidden] != start[:, expression][:, ~hidden]).any()
+    assert (bare[:, hidden] != start[:, expression][:, hidden]).any()
+
+
+def test_with_nothing_visible_the_prior_keeps_the_start(model, faces):
+    _, images, start = faces
+    fit = FaceFit(model, SIZE, steps=5, lr=0.04, prior_weight=3e-4)
+    assert torch.equal(fit(images, torch.ones(4, 1, SIZE, SIZE), start), start)
+    assert torch.equal(FaceFit(model, SIZE, 0, 0.04, 3e-4)(images, lower_half(4), start), start)
+
+
+def test_each_face_is_fitted_on_its_own(model, faces):
+    _, images, start = faces
+    fit = FaceFit(model, SIZE, steps=10, lr=0.04, prior_weight=3e-4)
+    together = fit(images, lower_half(4), start)
+    alone = torch.cat([fit(images[i:i + 1], lower_half(1), start[i:i + 1]) for i in range(4)])
+    # Batched kernels round differently per batch (an ulp, grown over 10 steps); a face that
+    # felt the others' pixels or region sizes would differ by Adam steps of ~0.04.
+    torch.testing.assert_close(together, alone, atol=1e-4, rtol=0)
+
+
+def test_per_sample_photometric_errors_are_the_loss_of_each_sample_alone(model, faces):
+    truth, images, start = faces
+    render = render_faces(model, start, SIZE)
+    visible = 1 - lower_half(4)
+    errors = photometric_errors(render.image, images, render.face_mask, visible)
+    for i in range(4):
+        alone = photometric_loss(render.image[i:i + 1], images[i:i + 1],
+                                 render.face_mask[i:i + 1], visible[i:i + 1])
+        torch.testing.assert_close(errors[i], alone)
+    assert errors.shape == (4,) and torch.all(errors > 0)
+
+
+def test_bad_settings_and_sizes_are_refused(model, faces):
+    _, images, start = faces
+    with pytest.raises(ValueError, match="steps"):
+        FaceFit(model, SIZE, steps=-1, lr=0.04, prior_weight=0.0)
+    with pytest.raises(ValueError, match="lr"):
+        FaceFit(model, SIZE, steps=5, lr=0.0, prior_weight=0.0)
+    with pytest.raises(ValueError, match="64 px"):
+        FaceFit(model, SIZE, 5, 0.04, 0.0)(images[..., :32, :32], lower_half(4), start)

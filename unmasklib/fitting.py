@@ -1,0 +1,102 @@
+"""Analysis by synthesis: refine N3D's coefficients until their render matches the visible face.
+
+    fit = FaceFit.of_profile(profile, face_model)
+    coeffs = fit(images, occlusion, n3d_coeffs)    # a few dozen Adam steps per batch
+
+N3D reads a face in one forward pass, and at a laptop's training budget it places the visible
+face to a few pixels only (landmark NME 0.07, most of it on the brows, eyes and nose, which
+the mask leaves in plain sight). The renderer is differentiable and the face model is the one
+the data was made with, so the coefficients can be corrected the classic way (Blanz and
+Vetter's fitting): gradient steps on the photometric error over the pixels the mask leaves
+visible, with a Gaussian prior that keeps them near N3D's estimate,
+
+    E(d) = L_photo(render(c0 + s * d), image; visible) + prior_weight * |d|^2
+
+with c0 N3D's coefficients, s the typical spread of each entry (`losses.COEFF_SCALES`) and d
+what the fit changes, in units of that spread. The expression components a mask hides
+(`lower_face_expressions`) stay N3D's on a face that wears one: the pixels around the mask say
+nothing reliable about them, and the sliders and "sample another" set them anyway.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .config import Profile
+from .face3d import MorphableModel, render_faces
+from .losses import coefficient_scales, photometric_errors
+from .metrics import LANDMARK_REGIONS
+
+# A face whose occlusion map covers less than this share of the image wears no mask: its
+# mouth shows, and the fit reads the whole expression. Face masks cover 15-35 % of a crop.
+MIN_MASK_SHARE = 0.02
+
+
+@torch.no_grad()
+def lower_face_expressions(face_model: MorphableModel, image_size: int) -> torch.Tensor:
+    """`(expression size,)` bool: the expression components a face mask hides, those whose
+    unit change moves the jaw-line and mouth landmarks more than the others (on the frontal
+    mean face rendered at `image_size`)."""
+    expression = face_model.layout.slice("expression")
+    count = expression.stop - expression.start
+    coeffs = face_model.zero_coeffs(count + 1)
+    coeffs[1:, expression] += torch.eye(count, dtype=coeffs.dtype, device=coeffs.device)
+    landmarks = render_faces(face_model, coeffs, image_size).landmarks.cpu()
+    moved = (landmarks[1:] - landmarks[:1]).norm(dim=-1)
+    lower = torch.zeros(68, dtype=torch.bool)
+    lower[[*LANDMARK_REGIONS["jaw"], *LANDMARK_REGIONS["mouth"]]] = True
+    return moved[:, lower].sum(1) > moved[:, ~lower].sum(1)
+
+
+class FaceFit:
+    """Fits coefficients to images by `steps` Adam steps (rate `lr`, in units of each entry's
+    spread) on `E(d)` above. Holds the face model and which expressions a mask hides.
+    steps = 0 returns the coefficients as given."""
+
+    def __init__(self, face_model: MorphableModel, image_size: int, steps: int, lr: float,
+                 prior_weight: float) -> None:
+        if steps < 0 or lr <= 0 or prior_weight < 0:
+            raise ValueError(f"need steps >= 0, lr > 0 and prior_weight >= 0, got {steps}, "
+                             f"{lr}, {prior_weight}")
+        self.face_model, self.image_size = face_model, image_size
+        self.steps, self.lr, self.prior_weight = steps, lr, prior_weight
+        layout = face_model.layout
+        self.scales = coefficient_scales(layout).to(face_model.device, face_model.dtype)
+        self.hidden = torch.zeros(layout.size, dtype=torch.bool, device=face_model.device)
+        self.hidden[layout.slice("expression")] = lower_face_expressions(
+            face_model, image_size).to(face_model.device)
+
+    @classmethod
+    def of_profile(cls, profile: Profile, face_model: MorphableModel) -> FaceFit:
+        return cls(face_model, profile.image_size, profile.fit_steps, profile.fit_lr,
+                   profile.fit_prior_weight)
+
+    def __call__(self, images: torch.Tensor, occlusion: torch.Tensor,
+                 coeffs: torch.Tensor) -> torch.Tensor:
+        """Fitted coefficients `(B, size)`, on the face model's device.
+
+        images `(B, 3, H, W)` in [-1, 1] (H = W = image_size); occlusion `(B, 1, H, W)` in
+        {0, 1}: pixels left out of the comparison; coeffs `(B, size)`: where the fit starts.
+        Each face is fitted on its own (its own mean error), so a face's result does not
+        depend on the others in the batch.
+        """
+        if images.shape[-2:] != (self.image_size, self.image_size):
+            raise ValueError(f"images must be {self.image_size} px square like the fit, got "
+                             f"{tuple(images.shape[-2:])}")
+        device = self.face_model.device
+        images, occlusion = images.to(device), occlusion.to(device)
+        start = coeffs.detach().to(device, self.face_model.dtype)
+        worn = occlusion.flatten(1).mean(1) > MIN_MASK_SHARE
+        step = self.scales * ~(worn[:, None] & self.hidden[None])
+        change = torch.zeros_like(start, requires_grad=True)
+        optimiser = torch.optim.Adam([change], lr=self.lr)
+        visible = 1 - occlusion
+        with torch.enable_grad():
+            for _ in range(self.steps):
+                render = render_faces(self.face_model, start + change * step, self.image_size)
+                energy = (photometric_errors(render.image, images, render.face_mask, visible)
+                          + self.prior_weight * change.square().sum(1))
+                optimiser.zero_grad()
+                energy.sum().backward()
+                optimiser.step()
+        return (start + change * step).detach()
