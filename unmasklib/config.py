@@ -74,9 +74,9 @@ class Profile:
     # worse than repainted skin.
     occlusion_dilation: int = 2
     # Fitting N3D's coefficients to the visible face (`fitting.FaceFit`) before they are used.
-    # Chosen on 64 unseen training-split faces (identities 1000-1007) with the cpu N3D:
-    # NME 0.077 unfitted; 0.053 at 60 steps, lr 0.04, prior 3e-4 (0.056 with prior 1e-3,
-    # 0.052 at 100 steps for 1.7 times the time).
+    # Chosen on 64 unseen training-split faces (train indices 8000-8063, identities
+    # 1000-1007) with the cpu N3D: NME 0.077 unfitted; 0.0505 at 60 steps, lr 0.04, prior
+    # 3e-4; 0.0502 with prior 1e-4; 0.0492 at 100 steps, for 1.7 times the time.
     fit_steps: int = 60
     fit_lr: float = 0.04
     fit_prior_weight: float = 3e-4
