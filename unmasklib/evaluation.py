@@ -207,7 +207,8 @@ def evaluate(profile: Profile | str | None = None, run_folder: str | Path | None
     fit = FaceFit.of_profile(profile, face_model)
     # The IoU scores N3D's map as it is; G, the biharmonic baseline and the fit get it dilated.
     found = n3d_guidance(n3d, batch["masked"], 0)
-    guidance = n3d_guidance(n3d, batch["masked"], profile.occlusion_dilation, fit=fit)
+    guidance = n3d_guidance(n3d, batch["masked"], profile.occlusion_dilation, fit=fit,
+                            progress=progress)
     results = inpaint_by_every_method(generators, guidance, face_model, batch, seed)
     clean, occlusion = batch["clean"], batch["occlusion"]
     worn = wears_mask(batch["mask_type"])
@@ -236,10 +237,11 @@ def evaluate(profile: Profile | str | None = None, run_folder: str | Path | None
                              picked[:diversity_faces].tolist(), k, seed),
         edit=edit_fidelity(generators["ours"], n3d, face_model,
                            batch["masked"][picked[:edit_faces]],
-                           dilation=profile.occlusion_dilation, seed=seed, fit=fit),
+                           dilation=profile.occlusion_dilation, seed=seed, fit=fit,
+                           progress=progress),
         edit_ceiling=edit_fidelity_ceiling(n3d, face_model, profile.seed, "test",
                                            picked[:edit_faces].tolist(), profile.image_size,
-                                           fit=fit),
+                                           fit=fit, progress=progress),
         examples=_rows(batch, results, picked[:examples]),
         failures=_rows(batch, results, worst), failure_faces=worst.tolist(),
         fid=fid,

@@ -51,6 +51,7 @@ from .phase1 import (
     photo_settings,
     train_n3d,
 )
+from .progress import progress_bar
 from .training import (
     Batches,
     Run,
@@ -95,13 +96,15 @@ def guidance_of(output: N3DOutput, dilation: int) -> Guidance:
 
 @torch.no_grad()
 def n3d_guidance(n3d: N3D, images: torch.Tensor, dilation: int, batch_size: int = 32,
-                 fit: FaceFit | None = None) -> Guidance:
+                 fit: FaceFit | None = None, progress: bool = False) -> Guidance:
     """N3D's guidance for `(N, 3, H, W)` images in [-1, 1], on N3D's device in batches,
     returned on the CPU; with `fit`, the coefficients fitted to the face outside the
-    (dilated) occlusion map (`fitting.FaceFit`)."""
+    (dilated) occlusion map (`fitting.FaceFit`); `progress`: a bar over the batches."""
     device = next(n3d.parameters()).device
     parts = []
-    for start in range(0, len(images), batch_size):
+    for start in progress_bar(range(0, len(images), batch_size), unit="batch",
+                              desc="N3D + fit" if fit is not None else "N3D",
+                              disable=not progress):
         chunk = images[start:start + batch_size].to(device)
         guidance = guidance_of(n3d(chunk), dilation)
         if fit is not None:
@@ -383,7 +386,8 @@ def evaluate_inpainting(generators: Mapping[str, InpaintingGenerator],
     batch = next(iter(dataset_batches(test, len(test), "loading test faces", False)))
     face_model = load_face_model().to(device)
     guidance = n3d_guidance(frozen_n3d(profile, folder, device), batch["masked"],
-                            profile.occlusion_dilation, fit=FaceFit.of_profile(profile, face_model))
+                            profile.occlusion_dilation, fit=FaceFit.of_profile(profile, face_model),
+                            progress=progress)
     results = inpaint_by_every_method(generators, guidance, face_model, batch, seed)
     region = batch["occlusion"]
     return InpaintingScores(
@@ -428,17 +432,19 @@ EDIT_VALUES = (0.0, 0.5, 1.0, 1.5, 2.0)  # jaw_open 0 (closed) to 2 (the prior's
 
 def read_back(n3d: torch.nn.Module, face_model: MorphableModel, name: str,
               values: Sequence[float], results: Sequence[torch.Tensor],
-              fit: FaceFit | None = None) -> EditFidelity:
+              fit: FaceFit | None = None, progress: bool = False) -> EditFidelity:
     """N3D's estimate of expression `name` on `results` (one `(N, 3, H, W)` batch per value
     of `values`, the same N faces in each), fitted to them with `fit` when given, against the
     values they were made with. At least 3 distinct values: through 2 points every line
-    correlates perfectly."""
+    correlates perfectly. `progress`: a bar over the values."""
     if len(set(values)) < 3 or len(values) != len(results):
         raise ValueError(f"edit fidelity needs one result batch for each of at least 3 distinct "
                          f"values, got values {tuple(values)} and {len(results)} batches")
     index = face_model.layout.slice("expression").start + face_model.expression_names.index(name)
     recovered = torch.stack([n3d_guidance(n3d, result, 0, fit=fit).coeffs[:, index]
-                             for result in results], 1)
+                             for result in progress_bar(results, desc=f"reading {name} back",
+                                                        unit="value", disable=not progress)],
+                            1)
     return EditFidelity(name, torch.tensor(values, dtype=recovered.dtype).expand_as(recovered),
                         recovered)
 
@@ -447,16 +453,17 @@ def read_back(n3d: torch.nn.Module, face_model: MorphableModel, name: str,
 def edit_fidelity(generator: InpaintingGenerator, n3d: torch.nn.Module,
                   face_model: MorphableModel, masked: torch.Tensor, name: str = "jaw_open",
                   values: Sequence[float] = EDIT_VALUES, dilation: int = 1,
-                  seed: int = 0, fit: FaceFit | None = None) -> EditFidelity:
+                  seed: int = 0, fit: FaceFit | None = None,
+                  progress: bool = False) -> EditFidelity:
     """Do the sliders steer the result? For each masked face `(N, 3, H, W)`: N3D's
     coefficients (fitted with `fit` when given) with expression `name` set to each of
     `values`, rendered and painted by G; then N3D (and `fit`) re-estimates `name` from the
     result (which no longer wears a mask). r near 1: the painted face shows the expression it
-    was asked for."""
-    guidance = n3d_guidance(n3d, masked, dilation, fit=fit)
+    was asked for. `progress`: bars over the reading."""
+    guidance = n3d_guidance(n3d, masked, dilation, fit=fit, progress=progress)
     return read_back(n3d, face_model, name, values,
                      [paint_edited(generator, face_model, masked, guidance, {name: value}, seed)
-                      for value in values], fit)
+                      for value in values], fit, progress)
 
 
 @torch.no_grad()
@@ -481,10 +488,10 @@ def bare_faces(face_model: MorphableModel, seed: int, split: str, indices: Seque
 def edit_fidelity_ceiling(n3d: torch.nn.Module, face_model: MorphableModel, seed: int,
                           split: str, indices: Sequence[int], image_size: int,
                           name: str = "jaw_open", values: Sequence[float] = EDIT_VALUES,
-                          fit: FaceFit | None = None) -> EditFidelity:
+                          fit: FaceFit | None = None, progress: bool = False) -> EditFidelity:
     """Edit fidelity of a perfect painter: the true faces `indices` of `split` with `name`
     set to each of `values` (`bare_faces`), read back by N3D (and `fit`). No generator can
     score above it: what it lacks of 1 is the instrument's, not G's."""
     return read_back(n3d, face_model, name, values,
                      bare_faces(face_model, seed, split, indices, image_size,
-                                [{name: value} for value in values]), fit)
+                                [{name: value} for value in values]), fit, progress)
