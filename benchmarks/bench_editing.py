@@ -1,6 +1,8 @@
 """Latency of one slider move on a held-out face of a trained run, in milliseconds:
 `UnmaskSession.update` (render the edited 3D face, paint, paste), and the editor's whole
-callback (`UnmaskEditor`: edit, update, two PNGs for the browser).
+callback (`UnmaskEditor`: edit, update, two PNGs for the browser). Also, for scale, what
+opening a session costs once per image (N3D and the fit of its coefficients to the visible
+face), with no target.
 
     python benchmarks/bench_editing.py [--run runs/cpu] [--repeats 20] [--threads 2]
 
@@ -38,7 +40,13 @@ def main() -> None:
     unmasker = Unmasker.from_run(args.run, device="cpu")
     profile = get_profile(args.run.name)
     face = phase_sets(profile, args.run, progress=False)[1][0]["masked"]
-    session = unmasker.session(face)
+    opening = []
+    for _ in range(3):
+        start = time.perf_counter()
+        session = unmasker.session(face)
+        opening.append(1000 * (time.perf_counter() - start))
+    print(f"opening a session (N3D + {unmasker.fit.steps} fit steps): median "
+          f"{statistics.median(opening):.0f} ms over 3")
     editor = UnmaskEditor(session)  # its first paint is the warm-up
     moves = {
         "session.update": lambda jaw: session.update(expression={"jaw_open": jaw}),
