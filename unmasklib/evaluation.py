@@ -36,6 +36,7 @@ from .config import Profile, resolve_run
 from .data.synthetic import wears_mask
 from .face3d import MorphableModel, load_face_model
 from .fitting import FaceFit
+from .images import dilate
 from .metrics import (
     best_of_k_psnr,
     frechet_distance,
@@ -207,8 +208,9 @@ def evaluate(profile: Profile | str | None = None, run_folder: str | Path | None
     fit = FaceFit.of_profile(profile, face_model)
     # The IoU scores N3D's map as it is; G, the biharmonic baseline and the fit get it dilated.
     found = n3d_guidance(n3d, batch["masked"], 0)
-    guidance = n3d_guidance(n3d, batch["masked"], profile.occlusion_dilation, fit=fit,
-                            progress=progress)
+    occluded = dilate(found.occlusion, profile.occlusion_dilation)
+    guidance = Guidance(occluded, fit(batch["masked"], occluded, found.coeffs,
+                                      progress=progress).cpu())
     results = inpaint_by_every_method(generators, guidance, face_model, batch, seed)
     clean, occlusion = batch["clean"], batch["occlusion"]
     worn = wears_mask(batch["mask_type"])

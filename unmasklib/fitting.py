@@ -26,6 +26,7 @@ from .config import Profile
 from .face3d import MorphableModel, render_faces
 from .losses import coefficient_scales, photometric_errors
 from .metrics import LANDMARK_REGIONS
+from .progress import progress_bar
 
 # A face whose occlusion map covers less than this share of the image wears no mask: its
 # mouth shows, and the fit reads the whole expression. Face masks cover 15-35 % of a crop.
@@ -71,18 +72,28 @@ class FaceFit:
         return cls(face_model, profile.image_size, profile.fit_steps, profile.fit_lr,
                    profile.fit_prior_weight)
 
-    def __call__(self, images: torch.Tensor, occlusion: torch.Tensor,
-                 coeffs: torch.Tensor) -> torch.Tensor:
+    def __call__(self, images: torch.Tensor, occlusion: torch.Tensor, coeffs: torch.Tensor,
+                 batch_size: int = 32, progress: bool = False) -> torch.Tensor:
         """Fitted coefficients `(B, size)`, on the face model's device.
 
         images `(B, 3, H, W)` in [-1, 1] (H = W = image_size); occlusion `(B, 1, H, W)` in
         {0, 1}: pixels left out of the comparison; coeffs `(B, size)`: where the fit starts.
         Each face is fitted on its own (its own mean error), so a face's result does not
-        depend on the others in the batch.
+        depend on the others in the batch; `batch_size` faces at a time bound the memory,
+        with a bar over those batches when `progress`.
         """
         if images.shape[-2:] != (self.image_size, self.image_size):
             raise ValueError(f"images must be {self.image_size} px square like the fit, got "
                              f"{tuple(images.shape[-2:])}")
+        return torch.cat([self._fit_batch(images[start:start + batch_size],
+                                          occlusion[start:start + batch_size],
+                                          coeffs[start:start + batch_size])
+                          for start in progress_bar(range(0, len(images), batch_size),
+                                                    desc="N3D + fit",
+                                                    unit="batch", disable=not progress)])
+
+    def _fit_batch(self, images: torch.Tensor, occlusion: torch.Tensor,
+                   coeffs: torch.Tensor) -> torch.Tensor:
         device = self.face_model.device
         images, occlusion = images.to(device), occlusion.to(device)
         start = coeffs.detach().to(device, self.face_model.dtype)

@@ -99,19 +99,17 @@ def n3d_guidance(n3d: N3D, images: torch.Tensor, dilation: int, batch_size: int 
                  fit: FaceFit | None = None, progress: bool = False) -> Guidance:
     """N3D's guidance for `(N, 3, H, W)` images in [-1, 1], on N3D's device in batches,
     returned on the CPU; with `fit`, the coefficients fitted to the face outside the
-    (dilated) occlusion map (`fitting.FaceFit`); `progress`: a bar over the batches."""
+    (dilated) occlusion map (`fitting.FaceFit`, with a bar over its batches when
+    `progress`)."""
     device = next(n3d.parameters()).device
-    parts = []
-    for start in progress_bar(range(0, len(images), batch_size), unit="batch",
-                              desc="N3D + fit" if fit is not None else "N3D",
-                              disable=not progress):
-        chunk = images[start:start + batch_size].to(device)
-        guidance = guidance_of(n3d(chunk), dilation)
-        if fit is not None:
-            guidance.coeffs = fit(chunk, guidance.occlusion, guidance.coeffs)
-        parts.append(guidance)
-    return Guidance(torch.cat([g.occlusion for g in parts]).cpu(),
-                    torch.cat([g.coeffs for g in parts]).cpu())
+    parts = [guidance_of(n3d(images[start:start + batch_size].to(device)), dilation)
+             for start in range(0, len(images), batch_size)]
+    guidance = Guidance(torch.cat([g.occlusion for g in parts]).cpu(),
+                        torch.cat([g.coeffs for g in parts]).cpu())
+    if fit is not None:
+        guidance.coeffs = fit(images, guidance.occlusion, guidance.coeffs, batch_size,
+                              progress).cpu()
+    return guidance
 
 
 def inpainting_settings(profile: Profile, use_render: bool,
