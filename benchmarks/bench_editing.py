@@ -23,7 +23,7 @@ from timing import load_note
 
 from unmasklib import Unmasker
 from unmasklib.config import get_profile
-from unmasklib.phase1 import phase_sets
+from unmasklib.data import held_out_faces
 from unmasklib.widgets import UnmaskEditor
 
 TARGET_MS = 100.0
@@ -39,7 +39,7 @@ def main() -> None:
     print(f"threads: {torch.get_num_threads()}; {load_note()}")
     unmasker = Unmasker.from_run(args.run, device="cpu")
     profile = get_profile(args.run.name)
-    face = phase_sets(profile, args.run, progress=False)[1][0]["masked"]
+    face = held_out_faces(profile, args.run, progress=False)[0]["masked"]
     opening = []
     for _ in range(3):
         start = time.perf_counter()

@@ -3,7 +3,7 @@
     python benchmarks/bench_phase1.py [--configs paper cpu] [--precisions fp32 bf16]
                                       [--repeats 3] [--threads 2]
 
-One step is what `train_n3d` does (`phase1.n3d_step`): N3D forward, `face3d.render_faces`
+One step is what `train_n3d` does (`training.n3d.n3d_step`): N3D forward, `face3d.render_faces`
 of the predicted coefficients, every loss term of L_3D (the identity term through the
 project's identity encoder, built as its profile builds it, with random weights: only its
 cost matters here), backward, Adam update. Batch 8 of synthetic samples (generated in memory
@@ -27,11 +27,12 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from unmasklib import face3d
 from unmasklib.config import get_profile
-from unmasklib.data import SyntheticMaskedFaces
+from unmasklib.data import SyntheticMaskedFaces, collate
 from unmasklib.models.identity import IdentityEncoder
 from unmasklib.models.n3d import N3D
-from unmasklib.phase1 import build_n3d, n3d_settings, n3d_step
-from unmasklib.training import adam, collate, descend
+from unmasklib.trained import build_n3d
+from unmasklib.training import adam, descend
+from unmasklib.training.n3d import n3d_settings, n3d_step
 
 TARGET_SECONDS = {"paper": 1.7}
 CONFIGS = {"paper": {"backbone": "resnet50", "image_size": 256},
@@ -68,7 +69,7 @@ def synthetic_batch(face_model: face3d.MorphableModel, size: int) -> dict:
 
 def phase1_step(config: str, precision: str) -> Callable[[], None]:
     """One full phase-1 training step of profile `config` at `precision`, as `train_n3d` takes
-    it (`phase1.n3d_step`, channels-last networks), ready to call repeatedly."""
+    it (`training.n3d.n3d_step`, channels-last networks), ready to call repeatedly."""
     profile = get_profile(config)
     face_model = face3d.load_face_model()
     batch = synthetic_batch(face_model, profile.image_size)
@@ -76,10 +77,10 @@ def phase1_step(config: str, precision: str) -> Callable[[], None]:
     n3d, encoder = (m.to(memory_format=torch.channels_last) for m in (
         build_n3d(settings, profile.seed, face_model), identity_encoder(config)))
     optimizer = adam(n3d.parameters())
-    step_fn = n3d_step(n3d, face_model, encoder, settings, profile.seed)
+    step_fn = n3d_step(face_model, encoder, settings, profile.seed)
 
     def step() -> None:
-        descend([optimizer], step_fn(batch, 0)["total"])
+        descend([optimizer], step_fn({"n3d": n3d}, batch, 0)["total"])
 
     return step
 

@@ -6,7 +6,8 @@ One step is what the issue counts: N3D's forward pass on the masked faces (froze
 gradients), `face3d.render_faces` of its coefficients, one critic update (WGAN loss and
 gradient penalty, which differentiates through D twice), G's forward and backward with every
 term of L_G (the identity term through the profile's identity encoder, frozen), and G's Adam
-update: `phase2.inpainting_step` and the update, as `phase2.train_inpainting` runs them.
+update: `training.inpainting.inpainting_step` and the update, as `train_inpainting` runs
+them.
 Networks have random weights (only their cost matters here) and channels-last memory; batch 8
 of synthetic samples generated in memory first.
 Configurations: `paper` (ResNet-50 N3D, 256 px; target <= 2.8 s on 2 CPU cores) and `cpu`
@@ -26,8 +27,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from unmasklib import face3d
 from unmasklib.config import get_profile
 from unmasklib.models.n3d import N3D
-from unmasklib.phase2 import build_inpainting, inpainting_settings, inpainting_step
+from unmasklib.trained import build_inpainting
 from unmasklib.training import adam, descend
+from unmasklib.training.inpainting import inpainting_settings, inpainting_step
 
 TARGET_SECONDS = {"paper": 2.8}
 
@@ -53,11 +55,10 @@ def phase2_step(config: str) -> Callable[[], None]:
     n3d, encoder, generator, critic = (m.to(memory_format=torch.channels_last)
                                        for m in (n3d, encoder, generator, critic))
     g_optimizer, d_optimizer = adam(generator.parameters()), adam(critic.parameters())
-    step_fn = inpainting_step(generator, critic, d_optimizer, n3d, face_model, encoder,
-                              settings, seed=0)
+    step_fn = inpainting_step(d_optimizer, n3d, face_model, encoder, settings, seed=0)
 
     def step() -> None:
-        descend([g_optimizer], step_fn(batch, 0)["total"])
+        descend([g_optimizer], step_fn({"G": generator, "D": critic}, batch, 0)["total"])
 
     return step
 

@@ -3,7 +3,9 @@ identity encoder, N3D and generator the phase-2 and evaluation tests read."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 
 import pytest
 import torch
@@ -11,15 +13,22 @@ from torch import nn
 
 from unmasklib import face3d
 from unmasklib.config import get_profile
-from unmasklib.phase2 import train_inpainting
 from unmasklib.training import Run
+from unmasklib.training.inpainting import load_or_train_inpainting
 
 TINY = dataclasses.replace(get_profile("smoke"), inpaint_steps=4, n3d_steps=4, identity_steps=4)
 
 
+def flat(models: dict[str, dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Network name -> state dict, as one dict of "<network>.<key>" -> tensor."""
+    return {f"{name}.{key}": value for name, state in models.items()
+            for key, value in state.items()}
+
+
 def toy_weights(out, rank: int = 0) -> dict[str, torch.Tensor]:
-    """The final weights a `tests/toy_training.py` process of `rank` wrote into `out`."""
-    return torch.load(out / f"rank{rank}.pt", weights_only=True)
+    """The final weights a `tests/toy_training.py` process of `rank` wrote into `out` (its
+    network's and its critic's, "net.*" and "critic.*")."""
+    return flat(torch.load(out / f"rank{rank}.pt", weights_only=True))
 
 
 def same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
@@ -40,12 +49,20 @@ def model64(model):
 
 
 @pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory):
-    """A run folder where `train_inpainting(TINY)` trained everything it needs (trained once
-    per session)."""
+def tiny_training(tmp_path_factory):
+    """An empty run folder after `load_or_train_inpainting(TINY)` trained everything G needs
+    (once per session), and what that call printed."""
     folder = tmp_path_factory.mktemp("tiny_run")
-    train_inpainting(TINY, folder, progress=False)
-    return folder
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        load_or_train_inpainting(TINY, folder, progress=False)
+    return folder, printed.getvalue()
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_training):
+    """The run folder of `tiny_training`: identity encoder, N3D and G of TINY."""
+    return tiny_training[0]
 
 
 def check_reused_and_frozen(trained: nn.Module, run: Run, loaded: nn.Module, printed: str,

@@ -8,11 +8,12 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from conftest import TINY
 from PIL import Image
 
 from unmasklib.cli import main
-from unmasklib.phase1 import phase_sets
+from unmasklib.data import held_out_faces
 from unmasklib.pipeline import as_rgb_array
 
 
@@ -34,7 +35,7 @@ def test_python_dash_m_runs_the_same_command_line():
 def inputs(tiny_run, tmp_path_factory):
     """A folder of one good face in many encodings, and broken files."""
     folder = tmp_path_factory.mktemp("inputs")
-    face = as_rgb_array(phase_sets(TINY, tiny_run, progress=False)[1][0]["masked"])
+    face = as_rgb_array(held_out_faces(TINY, tiny_run, progress=False)[0]["masked"])
     Image.fromarray(face).save(folder / "face.png")
     Image.fromarray(face).convert("L").save(folder / "grey.png")
     Image.fromarray(face).convert("RGBA").save(folder / "rgba.png")
@@ -104,33 +105,56 @@ def test_a_missing_run_folder_and_a_resume_without_checkpoint_are_explained(tmp_
     assert "identity labels" in capsys.readouterr().err
 
 
+def test_unmask_reads_the_run_of_its_profile_under_the_runs_root(monkeypatch, tmp_path):
+    import unmasklib.pipeline as pipeline
+
+    opened = []
+
+    def from_run(folder, profile, device):
+        opened.append((folder, profile.name))
+        raise KeyboardInterrupt  # stop before anything is loaded or trained
+
+    monkeypatch.setenv("UNMASK_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setattr(pipeline.Unmasker, "from_run", staticmethod(from_run))
+    assert main(["unmask", "x.png", "--out", str(tmp_path / "out"), "--profile", "smoke"]) == 130
+    named = tmp_path / "elsewhere" / "smoke"
+    named.mkdir(parents=True)
+    assert main(["unmask", "x.png", "--out", str(tmp_path / "out"), "--run", str(named)]) == 130
+    assert opened == [(tmp_path / "runs" / "smoke", "smoke"), (named, "smoke")]
+
+
 def test_train_passes_its_options_to_the_library_call(monkeypatch, tmp_path, capsys):
-    import unmasklib.phase1 as phase1
+    import unmasklib.training.identity as identity
+    import unmasklib.training.n3d as n3d
     from unmasklib.training import Run
 
     calls = []
+    encoder = torch.nn.Identity()
 
-    def fake_train_n3d(profile, folder, **options):
-        calls.append((profile.name, folder, options))
+    def fake_train_n3d(given, profile, folder, **options):
+        calls.append((given, profile.name, folder, options))
         return None, Run(folder / "n3d.pt", 20, True, False, {}, {})
 
-    monkeypatch.setattr(phase1, "train_n3d", fake_train_n3d)
+    monkeypatch.setattr(identity, "load_or_train_identity_encoder", lambda *args: encoder)
+    monkeypatch.setattr(n3d, "train_n3d", fake_train_n3d)
     photos = tmp_path / "photos"
     photos.mkdir()
     assert main(["train", "n3d", "--profile", "smoke", "--out", str(tmp_path), "--data",
                  str(photos), "--retrain", "--device", "cpu"]) == 0
-    assert calls == [("smoke", tmp_path, {"photos": photos, "retrain": True, "device": "cpu"})]
+    assert calls == [(encoder, "smoke", tmp_path,
+                      {"photos": photos, "retrain": True, "device": "cpu"})]
     assert "n3d: trained to step 20" in capsys.readouterr().out
 
 
 def test_photos_join_the_training_set_and_the_run_settings(tmp_path):
-    from unmasklib.phase1 import phase_sets, photo_settings
+    from unmasklib.data import train_faces
+    from unmasklib.training.n3d import photo_settings
 
     photos = tmp_path / "photos"
     photos.mkdir()
     for k in range(3):
         Image.new("RGB", (80, 60), (40 * k, 90, 120)).save(photos / f"p{k}.png")
-    train, _ = phase_sets(TINY, tmp_path / "run", progress=False, photos=photos)
+    train = train_faces(TINY, tmp_path / "run", progress=False, photos=photos)
     assert len(train) == TINY.train_samples + 3
     last = train[len(train) - 1]
     assert not last["has_ground_truth"] and last["masked"].shape == (3, 64, 64)

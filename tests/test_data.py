@@ -13,7 +13,13 @@ from PIL import Image
 from skimage import data as skdata
 
 from unmasklib import data, face3d
-from unmasklib.data.synthetic import CHUNK_SIZE, draw_coefficients, render_masked_faces
+from unmasklib.config import get_profile
+from unmasklib.data.synthetic import (
+    CHUNK_SIZE,
+    draw_coefficients,
+    mean_coefficients,
+    render_masked_faces,
+)
 from unmasklib.images import load_rgb
 
 SIZE = 64  # small images keep these tests fast; nothing here depends on resolution
@@ -105,6 +111,11 @@ def test_landmarks_are_the_rendered_ones(model, train):
     item = train[7]
     out = face3d.render_faces(model, item["coeffs"][None], SIZE)
     torch.testing.assert_close(item["landmarks"], out.landmarks[0], atol=1e-4, rtol=0)
+
+
+def test_mean_coefficients_are_the_mean_of_the_samples_coefficients(model, train):
+    stored = torch.stack([train[i]["coeffs"] for i in range(len(train))])
+    assert torch.equal(mean_coefficients(model, 0, "train", len(train)), stored.mean(0))
 
 
 def test_identity_pools_are_disjoint_and_shared_within(model, train):
@@ -284,3 +295,12 @@ def test_mask_geometry_is_differentiable_and_handles_empty_batches(model):
     out = render_masked_faces(model, model.zero_coeffs(2).detach(), [None, None],
                               -torch.ones(2, 3, SIZE, SIZE), SIZE)
     assert not out["occlusion"].any() and torch.equal(out["clean"], out["masked"])
+
+
+def test_a_runs_test_faces_are_read_without_its_training_faces(tmp_path):
+    profile = get_profile("smoke")
+    test = data.held_out_faces(profile, tmp_path, progress=False)
+    assert len(test) == profile.test_samples and test.split == "test"
+    assert [p.name.split("-")[0] for p in (tmp_path / "data").iterdir()] == ["test"]
+    train = data.train_faces(profile, tmp_path, progress=False)
+    assert len(train) == profile.train_samples and train.split == "train"

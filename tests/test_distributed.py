@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import torch
-from conftest import same_weights, toy_weights
+from conftest import flat, same_weights, toy_weights
 
 WORKER = Path(__file__).with_name("toy_training.py")
 
@@ -32,12 +32,13 @@ def torchrun(out: Path, *extra: str) -> str:
 def test_two_processes_train_identical_weights_and_rank0_alone_writes(tmp_path):
     log = torchrun(tmp_path)
     first, second = toy_weights(tmp_path, 0), toy_weights(tmp_path, 1)
-    assert same_weights(first, second)  # parameters and BatchNorm's running statistics
-    assert not torch.equal(first["1.running_mean"], torch.zeros(4))  # trained, not initial
+    # parameters (the critic's too, updated inside the step) and BatchNorm's running statistics
+    assert same_weights(first, second)
+    assert not torch.equal(first["net.1.running_mean"], torch.zeros(4))  # trained, not initial
     assert (tmp_path / "writes0.txt").read_text() == "4 8 12"
     assert (tmp_path / "writes1.txt").read_text() == ""
     state = torch.load(tmp_path / "toy.pt", weights_only=True)
-    assert state["finished"] and same_weights(state["models"]["net"], first)
+    assert state["finished"] and same_weights(flat(state["models"]), first)
     assert "2 processes x 4 samples = effective batch size 8" in log
     assert list(tmp_path.glob(".toy.*.tmp")) == []
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 import torchvision
 from conftest import TINY as PROFILE
 
 from unmasklib.evaluation import (
+    EDIT_VALUES,
     METRICS,
     evaluate,
     inception_features,
@@ -18,6 +20,8 @@ from unmasklib.evaluation import (
     markdown_table,
     write_report,
 )
+from unmasklib.trained import load_identity_encoder, load_inpainting, load_n3d
+from unmasklib.training.inpainting import load_or_train_inpainting
 
 METHODS = ["ours", "no 3D prior", "biharmonic (N3D occlusion)", "biharmonic (true occlusion)",
            "oracle render paste"]
@@ -25,8 +29,12 @@ METHODS = ["ours", "no 3D prior", "biharmonic (N3D occlusion)", "biharmonic (tru
 
 @pytest.fixture(scope="module")
 def evaluation(tiny_run):
-    return evaluate(PROFILE, tiny_run, k=3, diversity_faces=2, edit_faces=2, examples=2,
-                    progress=False)
+    generators = {"ours": load_inpainting(PROFILE, tiny_run),
+                  "no 3D prior": load_or_train_inpainting(PROFILE, tiny_run, use_render=False,
+                                                          progress=False)}
+    return evaluate(generators, load_n3d(PROFILE, tiny_run),
+                    load_identity_encoder(PROFILE, tiny_run), PROFILE, tiny_run, k=3,
+                    diversity_faces=2, edit_faces=2, examples=2, progress=False)
 
 
 def test_every_method_gets_every_metric_on_every_face(evaluation):
@@ -53,11 +61,21 @@ def test_non_determinism_stays_inside_the_map(evaluation):
     diversity = evaluation.diversity
     assert diversity["outside"] == 0 and diversity["inside"] > 0
     assert diversity["best_of_k_psnr"] >= diversity["first_psnr"]
+
+
+def test_the_summary_scores_edit_fidelity_as_numpy_correlates_it(evaluation):
     assert evaluation.edit.set.shape == evaluation.edit_ceiling.set.shape == (2, 5)
     summary = evaluation.summary()["edit_fidelity"]
-    assert summary["perfect_painter_r"] == evaluation.edit_ceiling.r
-    assert summary["pooled_r"] == evaluation.edit.pooled_r
-    assert summary["r_std"] == pytest.approx(float(evaluation.edit.per_face_r.std()))
+    for fidelity, prefix in ((evaluation.edit, ""), (evaluation.edit_ceiling, "perfect_painter_")):
+        values, read = fidelity.set.double().numpy(), fidelity.recovered.double().numpy()
+        per_face = np.nan_to_num([np.corrcoef(v, r)[0, 1] for v, r in zip(values, read,
+                                                                            strict=True)])
+        assert summary[f"{prefix}r"] == pytest.approx(per_face.mean(), abs=1e-6)
+        assert summary[f"{prefix}pooled_r"] == pytest.approx(
+            np.corrcoef(values.ravel(), read.ravel())[0, 1], abs=1e-6)
+        if not prefix:
+            assert summary["r_std"] == pytest.approx(per_face.std(ddof=1), abs=1e-6)
+    assert summary["values"] == list(EDIT_VALUES) and summary["faces"] == 2
 
 
 def test_failures_are_the_worst_masked_faces_by_psnr_inside_the_occlusion(evaluation):

@@ -12,19 +12,13 @@ import torch
 
 from unmasklib import plots
 from unmasklib import verification as ver
+from unmasklib.checkpoint import load_checkpoint
 from unmasklib.config import get_profile
 from unmasklib.data.masks import mask_kind_of
-from unmasklib.models import (
-    ArcFaceHead,
-    IdentityEncoder,
-    arcface_logits,
-    evaluate_identity_encoder,
-    identity_similarity,
-    load_identity_encoder,
-    train_identity_encoder,
-)
-from unmasklib.models.identity import random_shift
-from unmasklib.training import load_checkpoint
+from unmasklib.models import ArcFaceHead, IdentityEncoder, arcface_logits, identity_similarity
+from unmasklib.trained import load_identity_encoder
+from unmasklib.training.identity import random_shift, train_identity_encoder
+from unmasklib.verification import evaluate_identity_encoder
 
 
 def test_arcface_logits_follow_the_formula():

@@ -9,12 +9,12 @@ import pytest
 import torch
 import torchvision
 
-from unmasklib.data import SyntheticMaskedFaces
+from unmasklib.data import SyntheticMaskedFaces, collate
 from unmasklib.face3d import BFM_LAYOUT, EMBEDDED_LAYOUT
 from unmasklib.losses import coefficient_l1
 from unmasklib.models.identity import IdentityEncoder, identity_similarity
-from unmasklib.models.n3d import N3D, phase1_terms
-from unmasklib.training import collate
+from unmasklib.models.n3d import N3D
+from unmasklib.training.n3d import phase1_terms
 
 
 def images(batch: int, size: int, seed: int = 0) -> torch.Tensor:

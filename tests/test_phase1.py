@@ -2,46 +2,62 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 
 import pytest
 import torch
 from conftest import check_reused_and_frozen
 
 from unmasklib import face3d
+from unmasklib.checkpoint import load_checkpoint
 from unmasklib.config import get_profile
-from unmasklib.data import wears_mask
+from unmasklib.data import held_out_faces, wears_mask
+from unmasklib.evaluation.n3d import evaluate_n3d, masked_expression_guess, surface_errors
 from unmasklib.fitting import FaceFit, lower_face_expressions
+from unmasklib.guidance import predict
 from unmasklib.images import dilate
 from unmasklib.metrics import LANDMARK_REGIONS, pearson_r
-from unmasklib.phase1 import (
-    evaluate_n3d,
-    load_n3d,
-    masked_expression_guess,
-    phase_sets,
-    predict,
-    surface_errors,
-    train_n3d,
-    unmask_some,
-)
+from unmasklib.trained import load_identity_encoder, load_n3d
+from unmasklib.training.n3d import load_or_train_n3d, train_n3d, unmask_some
 
 PROFILE = dataclasses.replace(get_profile("smoke"), n3d_steps=8, identity_steps=4,
                               n3d_lr_drop_at=0.75)
 
 
 @pytest.fixture(scope="module")
-def run_folder(tmp_path_factory):
+def trained_run(tmp_path_factory):
+    """An empty run folder after `load_or_train_n3d`, and what that call printed."""
     folder = tmp_path_factory.mktemp("phase1")
-    train_n3d(PROFILE, folder, progress=False)
-    return folder
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        load_or_train_n3d(PROFILE, folder, progress=False)
+    return folder, printed.getvalue()
 
 
-def test_training_writes_a_checkpoint_and_trains_the_missing_encoder_first(run_folder):
-    assert (run_folder / "n3d.pt").exists() and (run_folder / "identity.pt").exists()
+@pytest.fixture(scope="module")
+def run_folder(trained_run):
+    return trained_run[0]
+
+
+def test_load_or_train_trains_the_missing_encoder_first_then_n3d(trained_run):
+    folder, printed = trained_run
+    notes = [line for line in printed.splitlines() if line.startswith("note:")]
+    assert len(notes) == 2  # N3D was missing, and so was the encoder it needs
+    assert "no n3d checkpoint" in notes[0] and "no identity checkpoint" in notes[1]
+    encoder = load_checkpoint(folder / "identity.pt", "identity", PROFILE.name)
+    n3d = load_checkpoint(folder / "n3d.pt", "n3d", PROFILE.name)
+    assert encoder["finished"] and encoder["step"] == PROFILE.identity_steps
+    assert n3d["finished"] and n3d["step"] == PROFILE.n3d_steps
+    # the encoder was written before N3D's training ended: trained first
+    assert (folder / "identity.pt").stat().st_mtime <= (folder / "n3d.pt").stat().st_mtime
+    load_identity_encoder(PROFILE, folder)  # finished and loadable
 
 
 def test_a_finished_run_is_reused_and_loads_frozen(run_folder, capsys):
-    n3d, run = train_n3d(PROFILE, run_folder, progress=False)
+    n3d, run = train_n3d(load_identity_encoder(PROFILE, run_folder), PROFILE, run_folder,
+                         progress=False)
     assert run.settings["lr_drop_step"] == 6  # three quarters of the 8 steps
     check_reused_and_frozen(n3d, run, load_n3d(PROFILE, run_folder), capsys.readouterr().out,
                             {"bce", "coef", "photo", "id", "lm", "total"}, PROFILE.n3d_steps)
@@ -57,7 +73,7 @@ def report(run_folder):
 def test_the_report_scores_the_coefficients_fitted_to_the_visible_face(run_folder, report):
     n3d = load_n3d(PROFILE, run_folder)
     unfitted = evaluate_n3d(n3d, PROFILE, run_folder, batch_size=5, progress=False, fit=False)
-    test = phase_sets(PROFILE, run_folder, progress=False)[1]
+    test = held_out_faces(PROFILE, run_folder, progress=False)
     masked = torch.stack([test[i]["masked"] for i in range(len(test))])
     occlusion, coeffs = predict(n3d, masked, batch_size=5)
     assert torch.equal(unfitted.predicted, coeffs)

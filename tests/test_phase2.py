@@ -12,29 +12,29 @@ from conftest import TINY as PROFILE
 from conftest import check_reused_and_frozen
 
 from unmasklib.baselines import biharmonic_inpaint, oracle_paste
-from unmasklib.face3d import load_face_model, render_faces
-from unmasklib.metrics import pairwise_l1, pearson_r
-from unmasklib.models.n3d import N3DOutput
-from unmasklib.phase1 import phase_sets
-from unmasklib.phase2 import (
+from unmasklib.checkpoint import load_checkpoint
+from unmasklib.data import collate, held_out_faces
+from unmasklib.evaluation import (
     EDIT_VALUES,
     EditFidelity,
-    Guidance,
-    bare_faces,
-    dilate,
     edit_fidelity,
     edit_fidelity_ceiling,
     evaluate_inpainting,
-    frozen_n3d,
-    guide_renders,
-    load_inpainting,
-    n3d_guidance,
-    paint_prior_samples,
     read_back,
+)
+from unmasklib.evaluation.editing import bare_faces
+from unmasklib.face3d import load_face_model, render_faces
+from unmasklib.guidance import Guidance, n3d_guidance
+from unmasklib.images import dilate
+from unmasklib.metrics import pairwise_l1, pearson_r
+from unmasklib.models.n3d import N3DOutput
+from unmasklib.painting import paint_prior_samples
+from unmasklib.trained import load_identity_encoder, load_inpainting, load_n3d
+from unmasklib.training.inpainting import (
+    guide_renders,
     train_inpainting,
     train_inpainting_with_snapshots,
 )
-from unmasklib.training import collate
 
 
 @pytest.fixture
@@ -42,13 +42,28 @@ def run_folder(tiny_run):
     return tiny_run
 
 
-def test_training_trains_what_is_missing_first_and_writes_a_checkpoint(run_folder):
-    for name in ("identity", "n3d", "inpainting"):
-        assert (run_folder / f"{name}.pt").exists()
+def frozen(folder):
+    """The run's frozen N3D and identity encoder, what phase 2 trains with."""
+    return load_n3d(PROFILE, folder), load_identity_encoder(PROFILE, folder)
+
+
+def test_load_or_train_trains_what_is_missing_first_and_writes_a_checkpoint(tiny_training):
+    folder, printed = tiny_training
+    notes = [line for line in printed.splitlines() if line.startswith("note:")]
+    # G was missing; training it first made the encoder, then N3D (which needs the encoder)
+    assert [note.split(" checkpoint")[0] for note in notes] == [
+        "note: no inpainting", "note: no identity", "note: no n3d"]
+    steps = {"identity": PROFILE.identity_steps, "n3d": PROFILE.n3d_steps,
+             "inpainting": PROFILE.inpaint_steps}
+    for name, count in steps.items():
+        state = load_checkpoint(folder / f"{name}.pt", name, PROFILE.name)
+        assert state["finished"] and state["step"] == count
+    written = [(folder / f"{name}.pt").stat().st_mtime for name in steps]
+    assert written == sorted(written)
 
 
 def test_a_finished_run_is_reused_and_loads_frozen(run_folder, capsys):
-    generator, run = train_inpainting(PROFILE, run_folder, progress=False)
+    generator, run = train_inpainting(*frozen(run_folder), PROFILE, run_folder, progress=False)
     check_reused_and_frozen(generator, run, load_inpainting(PROFILE, run_folder),
                             capsys.readouterr().out,
                             {"pix", "id", "tv", "adv", "critic", "gp", "total"},
@@ -59,7 +74,7 @@ def test_the_same_seed_trains_the_same_weights(run_folder, tmp_path):
     for name in ("identity.pt", "n3d.pt", "data"):
         source = run_folder / name
         (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / name)
-    again, _ = train_inpainting(PROFILE, tmp_path, progress=False)
+    again, _ = train_inpainting(*frozen(tmp_path), PROFILE, tmp_path, progress=False)
     first = load_inpainting(PROFILE, run_folder)
     for ours, theirs in zip(first.state_dict().values(), again.state_dict().values(),
                             strict=True):
@@ -67,10 +82,12 @@ def test_the_same_seed_trains_the_same_weights(run_folder, tmp_path):
 
 
 def test_evaluation_scores_every_method_inside_the_true_occlusion(run_folder):
-    ablation, _ = train_inpainting(PROFILE, run_folder, use_render=False, progress=False)
+    n3d, encoder = frozen(run_folder)
+    ablation, _ = train_inpainting(n3d, encoder, PROFILE, run_folder, use_render=False,
+                                   progress=False)
     ours = load_inpainting(PROFILE, run_folder)
-    scores = evaluate_inpainting({"ours": ours, "no prior": ablation}, PROFILE, run_folder,
-                                 progress=False)
+    scores = evaluate_inpainting({"ours": ours, "no prior": ablation}, n3d, PROFILE,
+                                 run_folder, progress=False)
     methods = [row["method"] for row in scores.table()]
     assert methods == ["ours", "no prior", "biharmonic (N3D occlusion)",
                        "biharmonic (true occlusion)", "oracle render paste"]
@@ -87,9 +104,9 @@ def test_a_missing_checkpoint_names_what_makes_it(tmp_path):
 
 
 def test_edit_fidelity_sets_and_reads_back_the_named_expression(run_folder):
-    test = phase_sets(PROFILE, run_folder, progress=False)[1]
+    test = held_out_faces(PROFILE, run_folder, progress=False)
     masked = torch.stack([test[i]["masked"] for i in range(3)])
-    n3d = frozen_n3d(PROFILE, run_folder, torch.device("cpu"))
+    n3d = load_n3d(PROFILE, run_folder)
     fidelity = edit_fidelity(load_inpainting(PROFILE, run_folder), n3d, load_face_model(),
                              masked, "jaw_open", (0.0, 1.0, 2.0))
     assert fidelity.set.shape == fidelity.recovered.shape == (3, 3)
@@ -123,7 +140,7 @@ def test_read_back_needs_three_distinct_values():
 
 
 def test_bare_faces_are_the_data_sets_clean_images_and_follow_the_edit(run_folder):
-    test = phase_sets(PROFILE, run_folder, progress=False)[1]
+    test = held_out_faces(PROFILE, run_folder, progress=False)
     model = load_face_model()
     indices = [0, 5, 9]
     faces, = bare_faces(model, PROFILE.seed, "test", indices, PROFILE.image_size)
@@ -241,25 +258,27 @@ def test_named_expressions_are_set_and_unknown_names_refused():
         model.with_expression(coeffs, {"grin": 1.0})
 
 
-def test_snapshots_follow_training_and_are_kept(tmp_path, capsys):
+def test_snapshots_follow_training_and_are_kept(run_folder, tmp_path, capsys):
     folder = tmp_path / "run"
     folder.mkdir()
-    generator, run, snapshots = train_inpainting_with_snapshots(PROFILE, folder, points=2,
-                                                                faces=3, progress=False)
+    n3d, encoder = frozen(run_folder)
+    generator, run, snapshots = train_inpainting_with_snapshots(n3d, encoder, PROFILE, folder,
+                                                                points=2, faces=3,
+                                                                progress=False)
     assert list(snapshots) == [0, 2, 4] and run.finished
     assert all(s.shape == (3, 3, PROFILE.image_size, PROFILE.image_size)
                for s in snapshots.values())
     assert not torch.equal(snapshots[0], snapshots[4])  # training changed the painting
     capsys.readouterr()
-    _, again, kept = train_inpainting_with_snapshots(PROFILE, folder, points=2, faces=3,
-                                                     progress=False)
+    _, again, kept = train_inpainting_with_snapshots(n3d, encoder, PROFILE, folder, points=2,
+                                                     faces=3, progress=False)
     assert again.reused and all(torch.equal(kept[k], snapshots[k]) for k in snapshots)
 
 
 def test_prior_samples_differ_inside_the_occlusion_only(run_folder):
-    test = phase_sets(PROFILE, run_folder, progress=False)[1]
+    test = held_out_faces(PROFILE, run_folder, progress=False)
     masked = test[0]["masked"][None]
-    n3d = frozen_n3d(PROFILE, run_folder, torch.device("cpu"))
+    n3d = load_n3d(PROFILE, run_folder)
     model = load_face_model()
     # The smoke N3D is barely trained: its coefficients, with a known occlusion (lower half).
     occlusion = torch.zeros(1, 1, PROFILE.image_size, PROFILE.image_size)

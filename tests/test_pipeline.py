@@ -12,9 +12,9 @@ from PIL import Image
 
 from unmasklib import Unmasker
 from unmasklib.alignment import FaceNotFoundError, canonical_points
+from unmasklib.data import held_out_faces
+from unmasklib.guidance import n3d_guidance
 from unmasklib.images import to_uint8
-from unmasklib.phase1 import phase_sets
-from unmasklib.phase2 import n3d_guidance
 from unmasklib.pipeline import as_rgb_array, edit_coeffs
 
 
@@ -26,7 +26,7 @@ def unmasker(tiny_run):
 @pytest.fixture(scope="module")
 def face(tiny_run) -> np.ndarray:
     """A held-out masked face as uint8 `(64, 64, 3)`."""
-    return as_rgb_array(phase_sets(TINY, tiny_run, progress=False)[1][0]["masked"])
+    return as_rgb_array(held_out_faces(TINY, tiny_run, progress=False)[0]["masked"])
 
 
 def lower_half(height: int, width: int) -> np.ndarray:
@@ -92,15 +92,21 @@ def test_prior_samples_differ_in_the_hidden_expression_only(unmasker, face):
     assert all(np.array_equal(a.image, b.image) for a, b in zip(samples, again, strict=True))
 
 
-def test_grey_rgba_pil_and_tensor_inputs_are_converted(unmasker, face, tmp_path):
+def test_grey_rgba_pil_and_tensor_inputs_give_the_pixels_of_their_rgb_array(unmasker, face,
+                                                                           tmp_path):
+    def same_result(image, rgb: np.ndarray) -> bool:
+        return np.array_equal(unmasker.unmask(image, seed=2).image,
+                              unmasker.unmask(rgb, seed=2).image)
+
     grey = face.mean(axis=2).astype(np.uint8)
-    assert unmasker.unmask(grey).image.shape == (64, 64, 3)
+    assert same_result(grey, np.repeat(grey[..., None], 3, axis=2))
     rgba = np.concatenate([face, np.full((64, 64, 1), 255, np.uint8)], axis=2)
     Image.fromarray(rgba).save(tmp_path / "face.png")
-    assert unmasker.unmask(tmp_path / "face.png").image.shape == (64, 64, 3)
-    assert unmasker.unmask(Image.fromarray(face)).image.shape == (64, 64, 3)
+    assert same_result(tmp_path / "face.png", face)
+    assert same_result(rgba, face)
+    assert same_result(Image.fromarray(face), face)
     tensor = torch.from_numpy(face).permute(2, 0, 1).float() / 127.5 - 1
-    assert unmasker.unmask(tensor).image.shape == (64, 64, 3)
+    assert same_result(tensor, face)
 
 
 def test_bad_inputs_get_clear_errors(unmasker, tmp_path):

@@ -17,9 +17,9 @@ from conftest import TINY, same_weights, toy_weights
 from PIL import Image
 
 from unmasklib import Unmasker
+from unmasklib.checkpoint import load_checkpoint
 from unmasklib.data import SyntheticMaskedFaces
 from unmasklib.images import load_rgb
-from unmasklib.training import load_checkpoint
 
 TOY = Path(__file__).with_name("toy_training.py")
 

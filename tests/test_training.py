@@ -11,7 +11,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from unmasklib import plots, training
-from unmasklib.training import NonFiniteLossError, fit, load_checkpoint
+from unmasklib.checkpoint import load_checkpoint, save_checkpoint
+from unmasklib.data import collate
+from unmasklib.devices import pick_device
+from unmasklib.training import NonFiniteLossError, fit
 
 STEPS = 10
 SEED = 3
@@ -45,13 +48,13 @@ def build(init_seed: int) -> tuple[dict, dict]:
                     for name, model in models.items()}
 
 
-def make_step(models: dict, optimizers: dict, nan_at: int | None = None, log: list | None = None):
-    def step_fn(batch: dict, step: int) -> dict:
+def make_step(optimizers: dict, nan_at: int | None = None, log: list | None = None):
+    def step_fn(networks: dict, batch: dict, step: int) -> dict:
         if log is not None:
             log.append(optimizers["net"].param_groups[0]["lr"])
         noise = torch.randn(batch["x"].shape, generator=training.step_generator(SEED, step))
-        logits = models["net"](batch["x"] + 0.1 * noise)
-        critic = (models["critic"](logits.detach()) - 1).square().mean()
+        logits = networks["net"](batch["x"] + 0.1 * noise)
+        critic = (networks["critic"](logits.detach()) - 1).square().mean()
         training.descend([optimizers["critic"]], critic, "critic", step)
         ce = F.cross_entropy(logits, batch["label"])
         if step == nan_at:
@@ -64,7 +67,7 @@ def run(folder: Path, init_seed: int = 0, **kwargs) -> tuple[dict, training.Run]
     models, optimizers = build(init_seed)
     nan_at = kwargs.pop("nan_at", None)
     result = fit("tiny", "smoke", folder, models, optimizers,
-                 make_step(models, optimizers, nan_at),
+                 make_step(optimizers, nan_at),
                  lambda: training.Batches(tiny_data(), 8, SEED),
                  STEPS, seed=SEED, lr=1e-3, checkpoint_every=3, stepped=["net"],
                  progress=False, **kwargs)
@@ -93,7 +96,7 @@ def test_batch_order_is_a_function_of_seed_and_step():
 
 
 def test_collate_stacks_tensors_and_keeps_strings():
-    batch = training.collate(tiny_data(3))
+    batch = collate(tiny_data(3))
     assert batch["x"].shape == (3, 1, 8, 8)
     assert batch["label"].dtype == torch.int64 and batch["label"].tolist() == [0, 1, 2]
     assert batch["flag"].dtype == torch.bool and batch["flag"].tolist() == [True, False, True]
@@ -104,7 +107,7 @@ def test_learning_rate_drops_tenfold_at_the_mid_point(tmp_path):
     assert [training.learning_rate(s, 1e-4, 3) for s in (0, 2, 3, 9)] == [1e-4, 1e-4, 1e-5, 1e-5]
     models, optimizers = build(0)
     seen: list[float] = []
-    fit("tiny", "smoke", tmp_path, models, optimizers, make_step(models, optimizers, log=seen),
+    fit("tiny", "smoke", tmp_path, models, optimizers, make_step(optimizers, log=seen),
         lambda: training.Batches(tiny_data(), 8, SEED), 6, progress=False)
     assert seen == pytest.approx([1e-4] * 3 + [1e-5] * 3, rel=1e-12)
 
@@ -156,7 +159,7 @@ def test_checkpoint_of_another_model_or_profile_is_refused(tmp_path):
         load_checkpoint(result.path, "identity", "cpu")
     models, optimizers = build(0)
     with pytest.raises(ValueError, match="expected 'tiny' of profile 'cpu'"):
-        fit("tiny", "cpu", tmp_path, models, optimizers, make_step(models, optimizers),
+        fit("tiny", "cpu", tmp_path, models, optimizers, make_step(optimizers),
             lambda: training.Batches(tiny_data(), 8, SEED), STEPS, progress=False)
 
 
@@ -164,7 +167,7 @@ def test_finished_run_is_reused_unless_retrain(tmp_path, capsys):
     trained, _ = run(tmp_path)
     models, optimizers = build(7)
 
-    def must_not_train(batch, step):
+    def must_not_train(networks, batch, step):
         raise AssertionError("a finished run was trained again")
 
     kwargs = dict(seed=SEED, lr=1e-3, checkpoint_every=3, stepped=["net"], progress=False)
@@ -185,7 +188,7 @@ def test_finished_run_is_reused_unless_retrain(tmp_path, capsys):
 
 
 def test_interrupted_write_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
-    path = training.save_checkpoint(tmp_path / "m.pt", {"step": 1})
+    path = save_checkpoint(tmp_path / "m.pt", {"step": 1})
 
     def broken_save(obj, file):
         file.write(b"half a checkpoint")
@@ -193,7 +196,7 @@ def test_interrupted_write_leaves_the_previous_checkpoint(tmp_path, monkeypatch)
 
     monkeypatch.setattr(torch, "save", broken_save)
     with pytest.raises(KeyboardInterrupt):
-        training.save_checkpoint(path, {"step": 2})
+        save_checkpoint(path, {"step": 2})
     assert torch.load(path, weights_only=True) == {"step": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]
 
@@ -202,18 +205,18 @@ def test_step_fn_must_return_a_total(tmp_path):
     models, optimizers = build(0)
     with pytest.raises(ValueError, match="'total'"):
         fit("tiny", "smoke", tmp_path, models, optimizers,
-            lambda batch, step: {"ce": models["net"](batch["x"]).mean()},
+            lambda networks, batch, step: {"ce": networks["net"](batch["x"]).mean()},
             lambda: training.Batches(tiny_data(), 8, SEED), 2, progress=False)
 
 
 def test_pick_device():
-    assert training.pick_device("cpu") == torch.device("cpu")
+    assert pick_device("cpu") == torch.device("cpu")
     expected = ("cuda" if torch.cuda.is_available()
                 else "mps" if torch.backends.mps.is_available() else "cpu")
-    assert training.pick_device().type == expected
+    assert pick_device().type == expected
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
-            training.pick_device("cuda")
+            pick_device("cuda")
 
 
 def test_history_plot_smooths_and_picks_log_scale_for_decaying_losses():

@@ -7,14 +7,14 @@ import pytest
 from conftest import TINY
 
 from unmasklib import Unmasker
-from unmasklib.phase1 import phase_sets
+from unmasklib.data import held_out_faces
 from unmasklib.widgets import UnmaskEditor
 
 
 @pytest.fixture(scope="module")
 def session(tiny_run):
     unmasker = Unmasker.from_run(tiny_run, profile=TINY)
-    return unmasker.session(phase_sets(TINY, tiny_run, progress=False)[1][0]["masked"])
+    return unmasker.session(held_out_faces(TINY, tiny_run, progress=False)[0]["masked"])
 
 
 def test_the_editor_opens_on_n3ds_reading_exactly(session):

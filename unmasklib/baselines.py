@@ -17,10 +17,10 @@ import numpy as np
 import torch
 from skimage.restoration import inpaint_biharmonic
 
+from .data.loading import dataset_batches
 from .face3d import MorphableModel, RenderOutput, load_face_model, render_faces
 from .images import from_uint8, quantize, to_uint8
 from .metrics import mean_std, psnr, region_mean, ssim_map
-from .training.batches import dataset_batches
 
 
 @torch.no_grad()

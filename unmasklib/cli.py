@@ -3,7 +3,7 @@
     unmask3d synth [--profile cpu] [--out runs/cpu]           write the synthetic data set
     unmask3d train identity|n3d|inpaint [--profile cpu] [--out DIR] [--data PHOTOS] [--resume]
     unmask3d evaluate [--profile cpu] [--out DIR]             the table and figures of notebook 05
-    unmask3d unmask INPUT... --out DIR [--run runs/cpu] [--expression jaw_open=1.0]
+    unmask3d unmask INPUT... --out DIR [--run runs/<profile>] [--expression jaw_open=1.0]
                     [--samples K] [--seed S] [--find-face | --eyes X1,Y1,X2,Y2]
 
 Like the notebooks, a command that finds an upstream artefact missing from its run folder
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import PROFILES, get_profile, resolve_run
+from .config import PROFILES, resolve_run
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm"}
 
@@ -92,26 +92,32 @@ def run_synth(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from .training.distributed import world
+
     profile, folder = resolve_run(args.profile, args.out)
     check_resume(args, folder)
     common = {"retrain": args.retrain, "device": args.device}
     if args.model == "identity":
-        from .models.identity import train_identity_encoder
+        from .training.identity import train_identity_encoder
 
         if args.data is not None:
             raise UsageError("--data is for n3d and inpaint: the identity encoder needs "
                              "identity labels, which a folder of photos does not have")
         _, run = train_identity_encoder(profile, folder, **common)
-    elif args.model == "n3d":
-        from .phase1 import train_n3d
-
-        _, run = train_n3d(profile, folder, photos=args.data, **common)
     else:
-        from .phase2 import train_inpainting
+        from .training.identity import load_or_train_identity_encoder
 
-        _, run = train_inpainting(profile, folder, photos=args.data, **common)
-    from .training.distributed import world
+        encoder = load_or_train_identity_encoder(profile, folder, args.device)
+        if args.model == "n3d":
+            from .training.n3d import train_n3d
 
+            _, run = train_n3d(encoder, profile, folder, photos=args.data, **common)
+        else:
+            from .training.inpainting import train_inpainting
+            from .training.n3d import load_or_train_n3d
+
+            _, run = train_inpainting(load_or_train_n3d(profile, folder, args.device), encoder,
+                                      profile, folder, photos=args.data, **common)
     if world().main:  # under torchrun every process gets here; one line is enough
         state = "reused" if run.reused else f"trained to step {run.step}"
         print(f"{args.model}: {state}; checkpoint {run.path}")
@@ -124,12 +130,10 @@ def check_resume(args: argparse.Namespace, folder: Path) -> None:
     if args.resume and args.retrain:
         raise UsageError("--resume and --retrain contradict each other")
     if args.resume:
-        from .models import identity
-        from .phase1 import MODEL_NAME as N3D_NAME
-        from .phase2 import model_name
-        from .training import checkpoint_path
+        from .checkpoint import checkpoint_path
+        from .trained import IDENTITY_NAME, N3D_NAME, inpainting_name
 
-        names = {"identity": identity.MODEL_NAME, "n3d": N3D_NAME, "inpaint": model_name()}
+        names = {"identity": IDENTITY_NAME, "n3d": N3D_NAME, "inpaint": inpainting_name()}
         path = checkpoint_path(folder, names[args.model])
         if not path.exists():
             raise UsageError(f"--resume: no checkpoint to resume at {path}")
@@ -137,9 +141,16 @@ def check_resume(args: argparse.Namespace, folder: Path) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from .evaluation import evaluate, markdown_table, write_report
+    from .training.identity import load_or_train_identity_encoder
+    from .training.inpainting import load_or_train_inpainting
+    from .training.n3d import load_or_train_n3d
 
     profile, folder = resolve_run(args.profile, args.out)
-    result = evaluate(profile, folder, device=args.device)
+    generators = {name: load_or_train_inpainting(profile, folder, flag, args.device)
+                  for name, flag in (("ours", True), ("no 3D prior", False))}
+    result = evaluate(generators, load_or_train_n3d(profile, folder, args.device),
+                      load_or_train_identity_encoder(profile, folder, args.device),
+                      profile, folder)
     paths = write_report(result, folder / "report")
     print(markdown_table(result.table()))
     print(f"report: {', '.join(str(p) for p in paths)}")
@@ -149,22 +160,22 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def run_unmask(args: argparse.Namespace) -> int:
     from .alignment import FaceNotFoundError
     from .images import save_image
-    from .phase2 import train_inpainting
     from .pipeline import Unmasker, edit_coeffs, sample_session
     from .training import load_or_train
+    from .training.inpainting import load_or_train_inpainting
 
     expression = named_values(args.expression, "--expression")
     pose = named_values(args.pose, "--pose")
     eyes = eye_points(args.eyes)
     if args.samples < 0:
         raise UsageError(f"--samples must be 0 or more, got {args.samples}")
-    run = Path(args.run)
+    named = args.run is not None and args.run.name in PROFILES
+    profile, run = resolve_run(args.profile or (args.run.name if named else None), args.run)
     if not run.is_dir():
         raise UsageError(f"no run folder at {run}: make one with `make demo` or "
                          "`unmask3d train inpaint --out RUN`")
-    profile = get_profile(args.profile or (run.name if run.name in PROFILES else None))
     unmasker = load_or_train(lambda: Unmasker.from_run(run, profile, args.device),
-                             lambda: train_inpainting(profile, run, device=args.device))
+                             lambda: load_or_train_inpainting(profile, run, device=args.device))
     # Unknown component or angle names are the caller's mistake, not a file's: say so once.
     edit_coeffs(unmasker.face_model, unmasker.face_model.zero_coeffs(1), expression, pose)
     out = Path(args.out)
@@ -239,10 +250,12 @@ def parser() -> argparse.ArgumentParser:
                                  "for --samples K completions from the 3DMM prior.")
     unmask.add_argument("inputs", nargs="+", metavar="INPUT")
     unmask.add_argument("--out", required=True, type=Path, help="folder for the results")
-    unmask.add_argument("--run", default="runs/cpu", help="trained run folder (default "
-                        "runs/cpu)")
+    unmask.add_argument("--run", type=Path, default=None,
+                        help="trained run folder (default runs/<profile>, as train and "
+                        "evaluate use it)")
     unmask.add_argument("--profile", choices=sorted(PROFILES), default=None,
-                        help="the run's profile (default: the run folder's name)")
+                        help="the run's profile (default: the run folder's name when it is a "
+                        "profile's, else $UNMASK_PROFILE, else cpu)")
     unmask.add_argument("--expression", action="append", default=[], metavar="NAME=VALUE",
                         help="set a named expression component, e.g. jaw_open=1.0 "
                         "(repeatable)")

@@ -23,10 +23,10 @@ from __future__ import annotations
 import torch
 
 from .config import Profile
+from .devices import in_batches
 from .face3d import MorphableModel, render_faces
 from .losses import coefficient_scales, photometric_errors
 from .metrics import LANDMARK_REGIONS
-from .progress import progress_bar
 
 # A face whose occlusion map covers less than this share of the image wears no mask: its
 # mouth shows, and the fit reads the whole expression. Face masks cover 15-35 % of a crop.
@@ -74,7 +74,7 @@ class FaceFit:
 
     def __call__(self, images: torch.Tensor, occlusion: torch.Tensor, coeffs: torch.Tensor,
                  batch_size: int = 32, progress: bool = False) -> torch.Tensor:
-        """Fitted coefficients `(B, size)`, on the face model's device.
+        """Fitted coefficients `(B, size)`, on the CPU.
 
         images `(B, 3, H, W)` in [-1, 1] (H = W = image_size); occlusion `(B, 1, H, W)` in
         {0, 1}: pixels left out of the comparison; coeffs `(B, size)`: where the fit starts.
@@ -85,18 +85,12 @@ class FaceFit:
         if images.shape[-2:] != (self.image_size, self.image_size):
             raise ValueError(f"images must be {self.image_size} px square like the fit, got "
                              f"{tuple(images.shape[-2:])}")
-        return torch.cat([self._fit_batch(images[start:start + batch_size],
-                                          occlusion[start:start + batch_size],
-                                          coeffs[start:start + batch_size])
-                          for start in progress_bar(range(0, len(images), batch_size),
-                                                    desc="N3D + fit",
-                                                    unit="batch", disable=not progress)])
+        return in_batches(self._fit_batch, images, occlusion, coeffs, batch_size=batch_size,
+                          device=self.face_model.device, desc="N3D + fit" if progress else None)
 
     def _fit_batch(self, images: torch.Tensor, occlusion: torch.Tensor,
                    coeffs: torch.Tensor) -> torch.Tensor:
-        device = self.face_model.device
-        images, occlusion = images.to(device), occlusion.to(device)
-        start = coeffs.detach().to(device, self.face_model.dtype)
+        start = coeffs.detach().to(self.face_model.dtype)
         worn = occlusion.flatten(1).mean(1) > MIN_MASK_SHARE
         step = self.scales * ~(worn[:, None] & self.hidden[None])
         change = torch.zeros_like(start, requires_grad=True)

@@ -34,6 +34,7 @@ from .alignment import (
     window_of,
 )
 from .config import PROFILES, Profile, get_profile
+from .devices import device_of, pick_device
 from .face3d import (
     MorphableModel,
     light_direction,
@@ -42,11 +43,11 @@ from .face3d import (
     with_light_direction,
 )
 from .fitting import FaceFit
+from .guidance import Guidance, fitted, n3d_guidance
 from .images import from_uint8, load_rgb, to_uint8
-from .models.inpainting import InpaintingGenerator
-from .phase1 import load_n3d
-from .phase2 import Guidance, load_inpainting, n3d_guidance, with_prior_expressions
-from .training import pick_device
+from .models import InpaintingGenerator
+from .painting import with_prior_expressions
+from .trained import load_inpainting, load_n3d
 
 POSE_NAMES = ("yaw", "pitch", "roll")
 LIGHT_NAMES = ("azimuth", "elevation")
@@ -144,20 +145,18 @@ class UnmaskSession:
         else:
             self.matrix = square_fit(height, width, size)
         self.working = from_uint8(warp_to_crop(pixels, self.matrix, size))[None]
-        self.guidance = n3d_guidance(unmasker.n3d, self.working, unmasker.dilation)
+        found = n3d_guidance(unmasker.n3d, self.working, unmasker.dilation)
         if occlusion is None:
-            found = self.guidance.occlusion[0, 0].cpu().numpy() > 0.5
-            self.occlusion = mask_to_photo(found, self.matrix, height, width)
+            self.occlusion = mask_to_photo(found.occlusion[0, 0].numpy() > 0.5, self.matrix,
+                                           height, width)
         else:
             if occlusion.shape != (height, width):
                 raise ValueError(f"occlusion must be ({height}, {width}) like the image, got "
                                  f"{occlusion.shape}")
             self.occlusion = occlusion.astype(bool)
             working = torch.from_numpy(mask_to_crop(self.occlusion, self.matrix, size))
-            self.guidance = Guidance(working[None, None].float(), self.guidance.coeffs)
-        if unmasker.fit is not None:
-            self.guidance.coeffs = unmasker.fit(self.working, self.guidance.occlusion,
-                                                self.guidance.coeffs).cpu()
+            found = Guidance(working[None, None].float(), found.coeffs)
+        self.guidance = fitted(found, self.working, unmasker.fit)
         # Each update pastes into the occlusion's bounding box only: on a large photo, warping
         # the crop back to the whole photo would dominate a slider move.
         rows, cols = np.nonzero(self.occlusion)
@@ -195,7 +194,7 @@ class Unmasker:
     def __init__(self, n3d: torch.nn.Module, generator: InpaintingGenerator,
                  face_model: MorphableModel, dilation: int, fit: FaceFit | None = None) -> None:
         self.n3d, self.generator, self.dilation = n3d, generator, dilation
-        self.device = next(generator.parameters()).device
+        self.device = device_of(generator)
         self.face_model = face_model.to(self.device)
         self.image_size = generator.image_size
         # Fits N3D's coefficients to the visible face (`fitting.FaceFit`, on the generator's

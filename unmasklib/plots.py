@@ -324,7 +324,7 @@ def edit_fidelity_figure(results: dict, size: tuple[float, float] = (4.6, 3.6)) 
     one for the mean over faces, one colour per model; r (per face and pooled) in the legend,
     and the line where set and recovered agree.
 
-    results: label -> `phase2.EditFidelity` (`set`, `recovered` `(N, V)`, `r`, `pooled_r`).
+    results: label -> `evaluation.EditFidelity` (`set`, `recovered` `(N, V)`, `r`, `pooled_r`).
     """
     figure, ax = plt.subplots(figsize=size)
     low, high = math.inf, -math.inf

@@ -12,14 +12,15 @@ masked-clean (the masked image of one sample against the clean image of every ot
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from .data.synthetic import wears_mask
-from .training.batches import dataset_batches
+from .config import Profile, resolve_run
+from .data import dataset_batches, identity_test_faces, wears_mask
 
 
 def roc_curve(scores: np.ndarray, same: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -128,3 +129,13 @@ def verify_identities(encoder: nn.Module, dataset: Dataset, far_target: float = 
         "masked-clean": verification(*pair_scores(masked, clean, ids[worn], ids, not_itself),
                                      far_target),
     }
+
+
+def evaluate_identity_encoder(encoder: nn.Module, profile: Profile | str | None = None,
+                              run_folder: str | Path | None = None, far_target: float = 1e-2,
+                              progress: bool = True) -> dict[str, Verification]:
+    """Verification on `profile`'s held-out test identities (`data.identity_test_faces`):
+    {"clean-clean": ..., "masked-clean": ...}, each with ROC, AUC and TAR at `far_target`."""
+    profile, folder = resolve_run(profile, run_folder)
+    return verify_identities(encoder, identity_test_faces(profile, folder, progress),
+                             far_target, progress=progress)

@@ -19,7 +19,7 @@ from PIL import Image
 
 from .face3d import light_direction
 from .images import to_uint8
-from .phase2 import with_prior_expressions
+from .painting import with_prior_expressions
 from .pipeline import LIGHT_NAMES, POSE_NAMES, UnmaskResult, UnmaskSession, edit_coeffs
 
 POSE_RANGE = {"yaw": 0.8, "pitch": 0.5}  # radians either way; roll is left to the code API

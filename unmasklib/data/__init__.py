@@ -1,8 +1,11 @@
-"""Data sets: synthetic masked faces with exact ground truth, and a folder of real photos."""
+"""Data sets: synthetic masked faces with exact ground truth, and a folder of real photos;
+a run's splits, and reading samples as batches."""
 
 from .backgrounds import random_background
 from .folder import MaskedFaceFolder, render_template_masks
+from .loading import as_one_batch, collate, dataset_batches
 from .masks import MASK_TYPES, MaskStyle, mask_faces, mask_vertices, sample_mask_style
+from .splits import held_out_faces, identity_test_faces, identity_train_faces, train_faces
 from .synthetic import (
     MASK_KINDS,
     SyntheticMaskedFaces,
@@ -15,7 +18,8 @@ from .synthetic import (
 
 __all__ = [
     "MASK_KINDS", "MASK_TYPES", "MaskStyle", "MaskedFaceFolder", "SyntheticMaskedFaces",
-    "draw_coefficients", "generate_chunk", "identity_of", "mask_faces", "mask_vertices",
-    "random_background", "render_masked_faces", "render_template_masks", "sample_mask_style",
-    "wears_mask",
+    "as_one_batch", "collate", "dataset_batches", "draw_coefficients", "generate_chunk",
+    "held_out_faces", "identity_of", "identity_test_faces", "identity_train_faces",
+    "mask_faces", "mask_vertices", "random_background", "render_masked_faces",
+    "render_template_masks", "sample_mask_style", "train_faces", "wears_mask",
 ]

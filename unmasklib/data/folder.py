@@ -18,8 +18,8 @@ from torch.utils.data import Dataset
 from ..alignment import alignment_to, mask_to_photo, scale_of, warp_to_photo
 from ..face3d import MorphableModel, load_face_model, posed_vertices, project
 from ..images import from_uint8, load_rgb, paste, square_resize, to_uint8
+from ..seeding import generator_for
 from .masks import MaskStyle, check_wearable, mask_kind_of, render_masks, sample_mask_style
-from .seeding import generator_for
 
 # Eye centres (x, y) in aligned crops, as fractions of the image side.
 ALIGNED_EYES = ((0.37, 0.46), (0.63, 0.46))

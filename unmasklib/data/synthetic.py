@@ -23,6 +23,7 @@ from ..face3d import MorphableModel, load_face_model, render_faces
 from ..files import write_atomically
 from ..images import from_uint8, paste, to_uint8
 from ..progress import progress_bar
+from ..seeding import generator_for
 from .appearance import Appearance, apply_appearance, draw_appearance
 from .backgrounds import random_background
 from .masks import (
@@ -33,7 +34,6 @@ from .masks import (
     render_masks,
     sample_mask_style,
 )
-from .seeding import generator_for
 
 SPLITS = ("train", "test")
 MASK_KINDS = (*MASK_TYPES, "none")
@@ -258,3 +258,10 @@ class SyntheticMaskedFaces(Dataset):
             "mask_type": MASK_KINDS[int(arrays["mask_type"][k])],
             "has_ground_truth": True,
         }
+
+
+def mean_coefficients(model: MorphableModel, seed: int, split: str, count: int) -> torch.Tensor:
+    """The mean `(size,)` of the coefficients of samples 0 .. count-1 of `split`: the "mean
+    face" of a data set, drawn as `draw_coefficients` draws them (the cached samples hold
+    the same numbers), so no image is read or rendered."""
+    return torch.stack([draw_coefficients(model, seed, split, i) for i in range(count)]).mean(0)

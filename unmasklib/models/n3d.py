@@ -18,14 +18,11 @@ the features are pooled. It pools to a 4x4 grid rather than to one vector, so th
 layer still knows where on the image a feature was (the pose's translation needs that).
 Its final layer starts at zero: the first prediction is the zero vector, which in the
 embedded layout is the mean face with the default pose and light.
-
-`phase1_terms` is one training step's loss: the network (optionally under autocast), the
-render of its coefficients and every term of L_3D (`losses.phase1_loss`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -33,11 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..face3d import EMBEDDED_LAYOUT, CoeffLayout, MorphableModel, render_faces
-from ..losses import COEFF_SCALES, phase1_loss
-from .identity import IMAGENET_MEAN, IMAGENET_STD, small_resnet, torchvision_resnet
+from ..face3d import EMBEDDED_LAYOUT, CoeffLayout
+from .backbones import IMAGENET_MEAN, IMAGENET_STD, build_backbone
 
-BACKBONES = ("small", "resnet18", "resnet50")
 POOLED_SIZE = 4       # the coefficient head's grid: coarse position survives the pooling
 MAX_GATE_CHANNELS = 512
 MAX_HEAD_WIDTH = 64
@@ -104,25 +99,6 @@ class GatedConv2d(nn.Module):
         return F.relu(self.feature(x)) * torch.sigmoid(self.gate(x))
 
 
-def build_backbone(backbone: str, width: int,
-                   weights_path: str | Path | None) -> tuple[nn.Sequential, nn.ModuleList]:
-    """The stem and the four stages of `backbone`.
-
-    "resnet18" / "resnet50": torchvision's, random or ImageNet weights from the local file
-    `weights_path` (stages at 1/4 .. 1/32 of the input). "small": a ResNet-18 layout with
-    channels `width * (1, 2, 4, 8)` and a lighter stem (stages at 1/2 .. 1/16), for 64 px.
-    """
-    if backbone not in BACKBONES:
-        raise ValueError(f"backbone must be one of {BACKBONES}, got {backbone!r}")
-    if backbone == "small":
-        if weights_path is not None:
-            raise ValueError("ImageNet weights fit the torchvision backbones only, not 'small'")
-        body, _ = small_resnet(width)
-    else:
-        body, _ = torchvision_resnet(backbone, weights_path)
-    return nn.Sequential(*body[:-4]), nn.ModuleList(body[-4:])
-
-
 class N3D(nn.Module):
     """Masked face -> occlusion logits and 3DMM coefficients.
 
@@ -178,41 +154,3 @@ class N3D(nn.Module):
         with torch.autocast(images.device.type, enabled=False):
             coeffs = self.coeff_head(pooled.float())
         return N3DOutput(logits, coeffs)
-
-
-def _autocast(device_type: str, dtype: torch.dtype | None) -> torch.autocast:
-    return torch.autocast(device_type, dtype=dtype, enabled=dtype is not None)
-
-
-def phase1_terms(n3d: N3D, face_model: MorphableModel, batch: Mapping[str, torch.Tensor],
-                 similarity: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                 lambda_id: float = 0.1, lambda_lm: float = 0.001,
-                 autocast_dtype: torch.dtype | None = None,
-                 coeff_scales: Mapping[str, float | Sequence[float]] = COEFF_SCALES,
-                 ) -> dict[str, torch.Tensor]:
-    """The loss terms of one phase-1 step (`losses.phase1_loss`: "bce", "coef", "photo",
-    "id", "lm", "total"): N3D on `batch["masked"]`, `face3d.render_faces` of its coefficients
-    at the batch's image size, every term against the batch (keys as `phase1_loss` reads).
-
-    similarity(a, b) -> `(B,)`: the identity cosine, e.g.
-    `functools.partial(identity_similarity, encoder)` with a frozen encoder in eval mode.
-    autocast_dtype: None for float32; e.g. `torch.bfloat16` runs N3D and the identity
-    encoder under autocast on the batch's device (with channels-last weights, phase-1 steps
-    1.8x faster than float32 on a CPU with AMX, see `benchmarks/bench_phase1.py`). The
-    renderer and the losses always run in float32: screen coordinates and coefficients need
-    its precision.
-    """
-    if n3d.layout != face_model.layout:
-        raise ValueError(f"N3D predicts {n3d.layout.describe()}, the face model needs "
-                         f"{face_model.layout.describe()}")
-    device_type = batch["masked"].device.type
-
-    def similarity_in_precision(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        with _autocast(device_type, autocast_dtype):
-            return similarity(a, b).float()
-
-    with _autocast(device_type, autocast_dtype):
-        logits, coeffs = n3d(batch["masked"])
-    render = render_faces(face_model, coeffs, batch["masked"].shape[-1])
-    return phase1_loss(logits.float(), coeffs, render, batch, face_model.layout,
-                       similarity_in_precision, lambda_id, lambda_lm, coeff_scales)

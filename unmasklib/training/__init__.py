@@ -1,37 +1,28 @@
-"""Training machinery shared by every phase: deterministic batches, atomic checkpoints with
-exact resume, and one small loop (`fit`)."""
+"""Training: the machinery every phase shares (deterministic batches, the loop `fit` with
+exact resume, torchrun), and each network's training built on it:
 
-from .batches import (
-    Batches,
-    batch_indices,
-    collate,
-    dataset_batches,
-    step_generator,
-    to_device,
-)
-from .checkpoint import (
-    checkpoint_path,
-    load_checkpoint,
-    load_finished_checkpoint,
-    load_or_train,
-    load_weights,
-    load_weights_only,
-    save_checkpoint,
-)
+    training.identity     the identity encoder (ArcFace)          notebook 02
+    training.n3d          phase 1: N3D                            notebook 03
+    training.inpainting   phase 2: the generator G and critic D   notebook 04
+
+Using a trained network never imports this package (`trained`, `guidance`, `painting`,
+`pipeline`); the `load_or_train_*` functions here are for entry points (notebooks, the command
+line, `make demo`), which may have to train what a run folder lacks.
+"""
+
+from .batches import Batches, batch_indices, step_generator, to_device
 from .loop import (
     NonFiniteLossError,
     Run,
+    StepFn,
     adam,
     descend,
     fit,
     learning_rate,
-    pick_device,
+    load_or_train,
 )
 
 __all__ = [
-    "Batches", "NonFiniteLossError", "Run", "adam", "batch_indices", "checkpoint_path",
-    "collate", "dataset_batches", "descend", "fit", "learning_rate", "load_checkpoint",
-    "load_finished_checkpoint", "load_or_train", "load_weights", "load_weights_only",
-    "pick_device", "save_checkpoint",
-    "step_generator", "to_device",
+    "Batches", "NonFiniteLossError", "Run", "StepFn", "adam", "batch_indices", "descend", "fit",
+    "learning_rate", "load_or_train", "step_generator", "to_device",
 ]

@@ -9,13 +9,11 @@ permutation are skipped (a different few every epoch), so every batch has the sa
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-
 import torch
 from torch.utils.data import Dataset
 
-from ..data.seeding import generator_for
-from ..progress import progress_bar
+from ..data.loading import collate
+from ..seeding import generator_for
 from .distributed import shard
 
 
@@ -35,35 +33,6 @@ def batch_indices(num_samples: int, batch_size: int, seed: int, step: int) -> to
     epoch, position = divmod(step, steps_per_epoch)
     order = torch.randperm(num_samples, generator=generator_for(seed, "epoch", epoch))
     return order[position * batch_size:(position + 1) * batch_size]
-
-
-def collate(samples: Sequence[dict]) -> dict:
-    """Samples (dicts sharing their keys) -> one batch dict: tensors stacked along a new first
-    dimension, ints and bools as an int64 / bool tensor `(B,)`, anything else (strings) as a
-    list."""
-    if not samples:
-        raise ValueError("cannot collate an empty list of samples")
-    batch = {}
-    for key in samples[0]:
-        values = [sample[key] for sample in samples]
-        if isinstance(values[0], torch.Tensor):
-            batch[key] = torch.stack(values)
-        elif isinstance(values[0], bool):
-            batch[key] = torch.tensor(values, dtype=torch.bool)
-        elif isinstance(values[0], int):
-            batch[key] = torch.tensor(values, dtype=torch.int64)
-        else:
-            batch[key] = values
-    return batch
-
-
-def dataset_batches(dataset: Dataset, batch_size: int, desc: str,
-                    progress: bool = True) -> Iterator[dict]:
-    """Every sample of `dataset` once, in order, as collated batches of up to `batch_size`,
-    with a progress bar labelled `desc`: how evaluations walk a test set."""
-    for start in progress_bar(range(0, len(dataset), batch_size), desc=desc, unit="batch",
-                      disable=not progress):
-        yield collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
 
 
 class Batches:

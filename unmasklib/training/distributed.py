@@ -1,30 +1,37 @@
 """Training across processes: `torchrun --nproc_per_node=N` runs every phase unchanged.
 
 torchrun starts N copies of the same program and tells each its place through the
-environment (RANK, WORLD_SIZE, LOCAL_RANK). `fit` then does what PyTorch's
-DistributedDataParallel does, in the two places where it matters, so every phase's step
-function keeps calling its networks directly (a GAN's critic updates inside the step too):
+environment (RANK, WORLD_SIZE, LOCAL_RANK). Then:
 
 - each process reads its own slice of every global batch (`Batches` shards by rank), so the
   effective batch is the profile's and the run means the same thing on 1 or N processes;
-- after each backward pass the gradients are averaged across processes (`descend`), and after
-  each step BatchNorm's running statistics are copied from rank 0, so all ranks hold the same
-  weights at every step;
+- `fit` hands the step function PyTorch's own `DistributedDataParallel` replicas of the
+  networks it trains (`replicate`): they start from rank 0's weights, and their backward pass
+  averages the gradients in buckets while it runs, as torchrun users expect and profile. A
+  step function that updates a network itself (a GAN's critic) goes through its replica too;
+  a network that only scores (the critic inside G's loss, frozen N3D) is called unwrapped;
+- BatchNorm as DistributedDataParallel does it: each process normalises with its own share's
+  batch statistics, and the running statistics are rank 0's, broadcast before every forward
+  pass (and once more after training), so all ranks hold the same weights. No phase needs
+  SyncBatchNorm: its cross-process statistics would cost a synchronisation per layer and only
+  change the normalisation of shares smaller than the profiles' per-process batches;
 - rank 0 alone writes checkpoints and shows progress; the others wait for the write.
 
-Processes talk over gloo on the CPU and NCCL on CUDA GPUs.
+Processes talk over gloo on the CPU and NCCL on CUDA GPUs. One process trains the networks
+themselves, unwrapped: the same code, bit for bit the weights of before.
 """
 
 from __future__ import annotations
 
 import atexit
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 
 @dataclass(frozen=True)
@@ -94,16 +101,21 @@ def mean_across(values: torch.Tensor) -> torch.Tensor:
     return total / dist.get_world_size()
 
 
-def average_gradients(parameters: Iterable[nn.Parameter]) -> None:
-    """Replace each gradient by its mean over all processes, in one flat all-reduce."""
+def replicate(models: Mapping[str, nn.Module], device: torch.device) -> dict[str, nn.Module]:
+    """The networks a step function trains: under torchrun each wrapped in
+    `DistributedDataParallel` (which copies rank 0's weights to every process), alone
+    `models` themselves."""
     if not _several():
-        return
-    grads = [p.grad for p in parameters if p.grad is not None]
-    if not grads:
-        return
-    flat = mean_across(torch.cat([g.reshape(-1) for g in grads]))
-    for grad, part in zip(grads, flat.split([g.numel() for g in grads]), strict=True):
-        grad.copy_(part.view_as(grad))
+        return dict(models)
+    ids = [device.index] if device.type == "cuda" else None
+    return {name: DistributedDataParallel(model, device_ids=ids)
+            for name, model in models.items()}
+
+
+def unwrapped(network: nn.Module) -> nn.Module:
+    """The network inside a `DistributedDataParallel` replica (itself when not wrapped), for
+    a forward pass whose weights get no gradient."""
+    return network.module if isinstance(network, DistributedDataParallel) else network
 
 
 def copy_from_rank0(models: Mapping[str, nn.Module], buffers_only: bool = False) -> None:

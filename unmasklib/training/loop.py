@@ -3,7 +3,9 @@ periodic and final checkpoints, exact resume, a non-finite guard, reuse of finis
 
 A phase supplies its networks and optimisers (dicts by name, so a GAN's G and D live in one
 checkpoint), `make_batches() -> batches`, where `batches(step) -> batch`, and
-`step_fn(batch, step) -> {term: scalar tensor}`.
+`step_fn(networks, batch, step) -> {term: scalar tensor}`. The step function receives the
+networks it trains from the loop: under torchrun each wrapped in PyTorch's
+`DistributedDataParallel` (`training.distributed`), alone the networks themselves.
 The loop minimises the term "total" with the optimisers named in `stepped` (default all); a
 step function that must update a network itself (a GAN's discriminator before the generator's
 forward pass) does so with `descend` and leaves that optimiser out of `stepped`. Every term
@@ -16,14 +18,12 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from torch import nn
 
-from ..config import Profile
-from ..progress import progress_bar
-from .batches import to_device
-from .checkpoint import (
+from ..checkpoint import (
     checkpoint_path,
     load_checkpoint,
     load_weights,
@@ -31,16 +31,20 @@ from .checkpoint import (
     restore_rng,
     save_checkpoint,
 )
+from ..config import Profile
+from ..progress import progress_bar
+from .batches import to_device
 from .distributed import (
-    average_gradients,
     copy_from_rank0,
     mean_across,
+    replicate,
     start_distributed,
     wait_for_all,
     world,
 )
 
-StepFn = Callable[[dict, int], Mapping[str, torch.Tensor]]
+T = TypeVar("T")
+StepFn = Callable[[Mapping[str, nn.Module], dict, int], Mapping[str, torch.Tensor]]
 ADAM_BETAS = (0.9, 0.999)
 
 
@@ -66,23 +70,6 @@ class Run:
     settings: dict
 
 
-def pick_device(preference: str | torch.device | None = None) -> torch.device:
-    """`preference` if given (checked to be available), else CUDA (under torchrun the GPU of
-    this process's local rank), then MPS, then the CPU."""
-    if preference is not None:
-        device = torch.device(preference)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device {str(device)!r} asked for, but CUDA is not available")
-        if device.type == "mps" and not torch.backends.mps.is_available():
-            raise ValueError(f"device {str(device)!r} asked for, but MPS is not available")
-        return device
-    if torch.cuda.is_available():
-        return torch.device("cuda", world().local_rank)
-    if torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
 def adam(parameters: Iterable[nn.Parameter], lr: float = 1e-4) -> torch.optim.Adam:
     """The seed's optimiser: Adam with betas (0.9, 0.999)."""
     return torch.optim.Adam(parameters, lr=lr, betas=ADAM_BETAS)
@@ -97,8 +84,8 @@ def descend(optimizers: Iterable[torch.optim.Optimizer], loss: torch.Tensor, ter
             step: int = -1) -> None:
     """One update of `optimizers` on the scalar `loss`, refused (NonFiniteLossError naming
     `term` and `step`) before anything changes when the loss is not finite. Under torchrun the
-    check sees the mean loss of all processes (so all refuse together) and the gradients are
-    averaged across them before the update."""
+    check sees the mean loss of all processes (so all refuse together), and the backward pass
+    of networks wrapped by `fit` averages their gradients across processes."""
     value = float(mean_across(loss.detach()))
     if not math.isfinite(value):
         raise NonFiniteLossError(term, step, value)
@@ -106,8 +93,6 @@ def descend(optimizers: Iterable[torch.optim.Optimizer], loss: torch.Tensor, ter
     for optimizer in optimizers:
         optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    average_gradients(p for optimizer in optimizers for group in optimizer.param_groups
-                      for p in group["params"])
     for optimizer in optimizers:
         optimizer.step()
 
@@ -118,13 +103,15 @@ def fit(model_name: str, profile: Profile | str, folder: str | Path,
         seed: int = 0, lr: float = 1e-4, lr_drop_step: int | None = None, lr_drop: float = 0.1,
         checkpoint_every: int | None = None, settings: Mapping | None = None,
         stepped: Sequence[str] | None = None, stop_at: int | None = None,
-        retrain: bool = False, progress: bool = True) -> Run:
+        retrain: bool = False, progress: bool = True,
+        after_step: Callable[[int], None] | None = None) -> Run:
     """Train `models` for `steps` steps, or reuse / resume the run in `<folder>/<model_name>.pt`.
 
     models, optimizers: name -> network / optimiser; the networks are already on their device,
         and batches are moved to the device of the first one's parameters. Training leaves
         the networks in train mode.
-    step_fn(batch, step): the loss terms of one step, scalar tensors including "total".
+    step_fn(networks, batch, step): the loss terms of one step, scalar tensors including
+        "total"; `networks` are `models`, under torchrun wrapped for distributed training.
     make_batches(): called only when there is training to do (a reused run builds no data);
         returns `batches(step)`, the batch of step `step`, which for an exact resume must depend
         on `step` (and the run's seed) only, as `training.Batches` does.
@@ -136,13 +123,16 @@ def fit(model_name: str, profile: Profile | str, folder: str | Path,
     stop_at: stop (with a checkpoint) once this many steps are done, to be resumed later.
     retrain: ignore any checkpoint there. Otherwise a finished one is loaded and reused (no
         training), an unfinished one resumed at its step with its optimiser and RNG states.
+    after_step(done): called after each step (and its checkpoint) with the number of steps
+        done, the networks in train mode, e.g. to paint snapshots; it must not change them.
 
     A checkpoint of another model or profile raises ValueError; a non-finite loss term raises
     NonFiniteLossError and leaves the last checkpoint written intact.
 
     Under `torchrun` (see `training.distributed`) every process runs this with the same
-    arguments: each trains on its share of every batch, gradients are averaged, rank 0 alone
-    writes checkpoints and shows progress, and the logged losses are the means over processes.
+    arguments: each trains on its share of every batch through `DistributedDataParallel`
+    replicas of `models` (gradients averaged during the backward pass), rank 0 alone writes
+    checkpoints and shows progress, and the logged losses are the means over processes.
     """
     here = start_distributed()
     profile_name = profile if isinstance(profile, str) else profile.name
@@ -172,7 +162,7 @@ def fit(model_name: str, profile: Profile | str, folder: str | Path,
     device = next(next(iter(models.values())).parameters()).device
     for model in models.values():
         model.train()
-    copy_from_rank0(models)  # every process starts from the same weights
+    networks = replicate(models, device)  # under torchrun: rank 0's weights on every process
     bar = progress_bar(range(start, end), initial=start, total=steps, desc=model_name,
                        disable=not progress or not here.main)
     for step in bar:
@@ -185,12 +175,11 @@ def fit(model_name: str, profile: Profile | str, folder: str | Path,
                 share = len(next(v for v in batch.values() if isinstance(v, torch.Tensor)))
                 print(f"{model_name}: {here.size} processes x {share} samples = effective "
                       f"batch size {here.size * share}", flush=True)
-            terms = step_fn(to_device(batch, device), step)
+            terms = step_fn(networks, to_device(batch, device), step)
             if "total" not in terms:
                 raise ValueError(f"step_fn must return a 'total' loss term, got {list(terms)}")
             values = _finite_values(terms, step)
             descend([optimizers[name] for name in stepped], terms["total"], "total", step)
-            copy_from_rank0(models, buffers_only=True)
         except NonFiniteLossError as error:
             raise NonFiniteLossError(error.term, error.step, error.value,
                                      saved or "No checkpoint was written yet.") from None
@@ -205,7 +194,12 @@ def fit(model_name: str, profile: Profile | str, folder: str | Path,
                                                       optimizers, history))
             wait_for_all()
             saved = f"The checkpoint {path} (step {done}) is intact."
+        if after_step is not None:
+            after_step(done)
     bar.close()
+    # DistributedDataParallel hands rank 0's BatchNorm statistics to the others before each
+    # forward pass; after the last one, each process still holds its own.
+    copy_from_rank0(models, buffers_only=True)
     return Run(path, end, end == steps, False, history, settings)
 
 
@@ -236,3 +230,16 @@ def _finite_values(terms: Mapping[str, torch.Tensor], step: int) -> dict[str, fl
         if not math.isfinite(value):
             raise NonFiniteLossError(name, step, value)
     return dict(zip(names, values, strict=True))
+
+
+def load_or_train(load: Callable[[], T], train: Callable[[], object]) -> T:
+    """`load()`, or, when it finds no finished checkpoint (FileNotFoundError, ValueError),
+    `train()` with a note saying so and then `load()`: how an entry point (a notebook, the
+    command line, `make demo`) produces what its run folder lacks."""
+    try:
+        return load()
+    except (FileNotFoundError, ValueError) as missing:
+        if world().main:  # under torchrun every process gets here; one note is enough
+            print(f"note: {missing}; training it first")
+        train()
+        return load()

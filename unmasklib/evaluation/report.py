@@ -1,12 +1,13 @@
 """Evaluation: every method on the same held-out test faces, in one report.
 
-    result = evaluate("cpu")              # whatever the run folder lacks is trained first
+    result = evaluate({"ours": G, "no 3D prior": G0}, n3d, encoder, "cpu")
     result.table()                        # one row per method: mean and std of each metric
     write_report(result, "runs/cpu/report")
 
-Methods (`phase2.inpaint_by_every_method`): ours (G with N3D's map and its coefficients
-fitted to the visible face, `fitting.FaceFit`), the no-3D-prior ablation, scikit-image's
-biharmonic inpainting given N3D's occlusion map and the true one, and the oracle-render paste.
+Methods (`evaluation.inpainting.inpaint_by_every_method`): ours (G with N3D's map and its
+coefficients fitted to the visible face, `fitting.FaceFit`), the no-3D-prior ablation,
+scikit-image's biharmonic inpainting given N3D's occlusion map and the true one, and the
+oracle-render paste.
 Per image: L1, PSNR and SSIM over the whole image and inside the true occlusion (where the
 methods differ: outside it every method returns the input, so whole-image numbers flatter all
 of them), and the identity similarity of the result to the clean face. Per method: the
@@ -23,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,13 +33,15 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-from . import plots
-from .config import Profile, resolve_run
-from .data.synthetic import wears_mask
-from .face3d import MorphableModel, load_face_model
-from .fitting import FaceFit
-from .images import dilate
-from .metrics import (
+from .. import plots
+from ..checkpoint import load_weights_only
+from ..config import Profile, resolve_run
+from ..data import as_one_batch, held_out_faces, wears_mask
+from ..devices import device_of, in_batches
+from ..face3d import MorphableModel, load_face_model
+from ..fitting import FaceFit
+from ..guidance import Guidance, fitted, guidance_of, n3d_outputs
+from ..metrics import (
     best_of_k_psnr,
     frechet_distance,
     l1,
@@ -48,22 +52,11 @@ from .metrics import (
     ssim_map,
     ssim_of_map,
 )
-from .models.identity import IMAGENET_MEAN, IMAGENET_STD
-from .models.inpainting import InpaintingGenerator
-from .phase1 import frozen_identity_encoder, phase_sets
-from .phase2 import (
-    EditFidelity,
-    Guidance,
-    edit_fidelity,
-    edit_fidelity_ceiling,
-    frozen_n3d,
-    inpaint_by_every_method,
-    load_inpainting,
-    n3d_guidance,
-    paint_prior_samples,
-    train_inpainting,
-)
-from .training import dataset_batches, load_or_train, load_weights_only, pick_device
+from ..models import N3D, InpaintingGenerator
+from ..models.backbones import IMAGENET_MEAN, IMAGENET_STD
+from ..painting import paint_prior_samples
+from .editing import EditFidelity, edit_fidelity, edit_fidelity_ceiling
+from .inpainting import inpaint_by_every_method
 
 METRICS = ("psnr_occluded", "ssim_occluded", "l1_occluded", "psnr", "ssim", "l1", "identity")
 INCEPTION_FILE = "inception_v3_google"  # torchvision's weights file name in the hub cache
@@ -93,12 +86,12 @@ def inception_features(images: torch.Tensor, weights: str | Path,
     network.eval()
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    features = []
-    for start in range(0, len(images), batch_size):
-        part = F.interpolate(images[start:start + batch_size].float(), size=INCEPTION_SIZE,
-                             mode="bilinear", align_corners=False)
-        features.append(network(((part + 1) / 2 - mean) / std).double())
-    return torch.cat(features)
+
+    def features(part: torch.Tensor) -> torch.Tensor:
+        part = F.interpolate(part.float(), size=INCEPTION_SIZE, mode="bilinear",
+                             align_corners=False)
+        return network(((part + 1) / 2 - mean) / std).double()
+    return in_batches(features, images, batch_size=batch_size)
 
 
 def image_scores(results: torch.Tensor, clean: torch.Tensor,
@@ -186,31 +179,23 @@ class Evaluation:
                 "fid": self.fid, "fid_note": self.fid_note}
 
 
-def evaluate(profile: Profile | str | None = None, run_folder: str | Path | None = None,
+def evaluate(generators: Mapping[str, InpaintingGenerator], n3d: N3D, encoder: torch.nn.Module,
+             profile: Profile | str | None = None, run_folder: str | Path | None = None,
              k: int = 8, diversity_faces: int = 20, edit_faces: int = 32, examples: int = 6,
-             device: str | torch.device | None = None, seed: int = 0,
-             progress: bool = True) -> Evaluation:
-    """Every method and metric on the profile's held-out test faces. The two generators, N3D
-    and the identity encoder come from the run folder, trained first (with a note) when
-    missing."""
+             seed: int = 0, progress: bool = True) -> Evaluation:
+    """Every method and metric on the profile's held-out test faces. `generators`: method
+    name -> trained G, with "ours" among them (the non-determinism and edit fidelity are
+    ours'); `n3d` and the identity `encoder`: the run's, frozen (`trained.load_*`)."""
     profile, folder = resolve_run(profile, run_folder)
-    device = pick_device(device)
-    generators = {name: load_or_train(
-        lambda flag=flag: load_inpainting(profile, folder, use_render=flag, device=device),
-        lambda flag=flag: train_inpainting(profile, folder, use_render=flag, device=device,
-                                           progress=progress))
-        for name, flag in (("ours", True), ("no 3D prior", False))}
-    n3d = frozen_n3d(profile, folder, device)
-    encoder = frozen_identity_encoder(profile, folder, device)
+    device = device_of(generators["ours"])
     face_model = load_face_model().to(device)
-    test = phase_sets(profile, folder, progress)[1]
-    batch = next(iter(dataset_batches(test, len(test), "loading test faces", False)))
+    batch = as_one_batch(held_out_faces(profile, folder, progress))
     fit = FaceFit.of_profile(profile, face_model)
-    # The IoU scores N3D's map as it is; G, the biharmonic baseline and the fit get it dilated.
-    found = n3d_guidance(n3d, batch["masked"], 0)
-    occluded = dilate(found.occlusion, profile.occlusion_dilation)
-    guidance = Guidance(occluded, fit(batch["masked"], occluded, found.coeffs,
-                                      progress=progress).cpu())
+    # The IoU scores N3D's map as it is; G, the biharmonic baseline and the fit get it grown.
+    output = n3d_outputs(n3d, batch["masked"])
+    found = guidance_of(output, 0).occlusion
+    guidance = fitted(guidance_of(output, profile.occlusion_dilation), batch["masked"], fit,
+                      progress=progress)
     results = inpaint_by_every_method(generators, guidance, face_model, batch, seed)
     clean, occlusion = batch["clean"], batch["occlusion"]
     worn = wears_mask(batch["mask_type"])
@@ -234,7 +219,7 @@ def evaluate(profile: Profile | str | None = None, run_folder: str | Path | None
     return Evaluation(
         profile=profile.name, device=str(device), scores=scores,
         mask_type=list(batch["mask_type"]),
-        iou=occlusion_iou(found.occlusion, occlusion).float(), frechet=frechet,
+        iou=occlusion_iou(found, occlusion).float(), frechet=frechet,
         diversity=_diversity(generators["ours"], face_model, batch, guidance,
                              picked[:diversity_faces].tolist(), k, seed),
         edit=edit_fidelity(generators["ours"], n3d, face_model,
@@ -264,12 +249,9 @@ def _rows(batch: dict, results: dict[str, torch.Tensor],
 
 
 @torch.no_grad()
-def _embeddings(encoder: torch.nn.Module, images: torch.Tensor,
-                batch_size: int = 64) -> torch.Tensor:
+def _embeddings(encoder: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
     """Identity embeddings `(N, 512)` (unit length) of images `(N, 3, H, W)`, on the CPU."""
-    device = next(encoder.parameters()).device
-    return torch.cat([encoder(images[i:i + batch_size].to(device)).cpu()
-                      for i in range(0, len(images), batch_size)])
+    return in_batches(encoder, images, batch_size=64, device=device_of(encoder))
 
 
 def _diversity(generator: InpaintingGenerator, face_model: MorphableModel, batch: dict,

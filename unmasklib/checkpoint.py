@@ -1,5 +1,8 @@
 """Checkpoints: one file per model under `runs/<profile>/`, written atomically, loaded safely.
 
+Training writes them (`training.fit`); using a model only reads them (`trained`), so this
+module belongs to neither and imports nothing of training.
+
 A checkpoint is a plain dict that `torch.load(..., weights_only=True)` can read:
 
     format      CHECKPOINT_FORMAT
@@ -21,17 +24,14 @@ from __future__ import annotations
 import pickle
 import random
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..files import write_atomically
-
-T = TypeVar("T")
+from .files import write_atomically
 
 CHECKPOINT_FORMAT = 1
 
@@ -114,18 +114,6 @@ def load_finished_checkpoint(folder: str | Path, model_name: str, profile_name: 
         raise ValueError(f"{path} holds an unfinished run (step {state['step']}): finish it "
                          f"with {made_by}")
     return state
-
-
-def load_or_train(load: Callable[[], T], train: Callable[[], object]) -> T:
-    """`load()`, or, when it finds no finished checkpoint (FileNotFoundError, ValueError),
-    `train()` with a note saying so and then `load()`: how a notebook or phase produces the
-    upstream artefact its run folder lacks."""
-    try:
-        return load()
-    except (FileNotFoundError, ValueError) as missing:
-        print(f"note: {missing}; training it first")
-        train()
-        return load()
 
 
 def load_weights(state: dict, models: Mapping[str, nn.Module],

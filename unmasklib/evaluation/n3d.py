@@ -1,0 +1,186 @@
+"""How well N3D reads held-out faces: occlusion IoU, landmark NME (by face region, against a
+floor no reader of masked faces reaches), pose and per-block coefficient errors, each against
+always guessing the mean face.
+
+    report = evaluate_n3d(n3d, "cpu")        # N3D's coefficients fitted to the visible face
+    report.summary()                          # {"iou", "nme", "nme_floor", "yaw_mae_deg", ...}
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..config import Profile, resolve_run
+from ..data import dataset_batches, held_out_faces, wears_mask
+from ..data.synthetic import mean_coefficients
+from ..face3d import CoeffLayout, MorphableModel, load_face_model, render_faces
+from ..fitting import FaceFit, lower_face_expressions
+from ..guidance import fitted, guidance_of, n3d_outputs
+from ..metrics import LANDMARK_REGIONS, landmark_errors, occlusion_iou, pearson_r
+from ..models import N3D
+
+POSE_NAMES = ("yaw", "pitch", "roll")
+
+
+@dataclass
+class N3DReport:
+    """N3D on held-out faces, per sample (N of them).
+
+    iou `(N,)` occlusion IoU; predicted, truth `(N, size)`: N3D's and the true coefficients;
+    mean_coeffs `(size,)`: the training set's mean, the "always predict the mean face"
+    baseline; landmark_error `(N, 68)`: each landmark's distance over the inter-ocular
+    distance (`metrics.landmark_errors`); floor_landmark_error `(N, 68)`: the same for a reader
+    that gets everything a mask leaves visible exactly and guesses the mean for the
+    `hidden_expressions` (`masked_expression_guess`); surface_error,
+    mean_face_surface_error: "shape" -> `(N,)` mean distance of the unposed vertices
+    (identity and expression) from the true ones, model units; "albedo" -> `(N,)` mean
+    absolute albedo error in [0, 1]: what the coefficients change on the face, each component
+    weighted by how much it shows; mask_type: one per sample.
+    """
+
+    iou: torch.Tensor
+    predicted: torch.Tensor
+    truth: torch.Tensor
+    mean_coeffs: torch.Tensor
+    landmark_error: torch.Tensor
+    floor_landmark_error: torch.Tensor
+    hidden_expressions: list[str]
+    surface_error: dict[str, torch.Tensor]
+    mean_face_surface_error: dict[str, torch.Tensor]
+    mask_type: list[str]
+    layout: CoeffLayout
+
+    @property
+    def nme(self) -> torch.Tensor:
+        """`(N,)` landmark NME: the mean landmark error over the inter-ocular distance."""
+        return self.landmark_error.mean(1)
+
+    @property
+    def coeff_error(self) -> torch.Tensor:
+        """`(N, size)` absolute coefficient errors of N3D."""
+        return (self.predicted - self.truth).abs()
+
+    @property
+    def mean_face_coeff_error(self) -> torch.Tensor:
+        """`(N, size)` absolute coefficient errors of always predicting `mean_coeffs`."""
+        return (self.mean_coeffs - self.truth).abs()
+
+    @property
+    def pose_error(self) -> torch.Tensor:
+        """`(N, 3)` |yaw|, |pitch|, |roll| errors in degrees."""
+        angles = self.layout.slice("pose").start
+        return self.coeff_error[:, angles:angles + 3] * 180 / math.pi
+
+    def block_errors(self, weights: torch.Tensor | None = None) -> dict[str, tuple[float, float]]:
+        """Block name -> (N3D, mean face): the mean absolute coefficient error over the block's
+        components and the samples, each component weighted by `weights` `(size,)` (None:
+        all alike; `losses.visibility_weights`: by how much it shows)."""
+        weights = torch.ones(self.layout.size) if weights is None else weights
+        ours, mean_face = (self.layout.split(error * weights)
+                           for error in (self.coeff_error, self.mean_face_coeff_error))
+        return {name: (float(ours[name].mean()), float(mean_face[name].mean()))
+                for name, _ in self.layout.blocks}
+
+    def component_r(self, block: str) -> torch.Tensor:
+        """`(block size,)` Pearson r between N3D's and the true values of each component of
+        `block` over the samples: does N3D read this component at all?"""
+        ours, true = self.layout.split(self.predicted)[block], self.layout.split(self.truth)[block]
+        return torch.stack([pearson_r(ours[:, k], true[:, k]) for k in range(ours.shape[1])])
+
+    def region_nme(self) -> dict[str, tuple[float, float]]:
+        """`metrics.LANDMARK_REGIONS` name -> (N3D, floor): the mean landmark error over the
+        region's landmarks and the samples."""
+        return {name: (float(self.landmark_error[:, list(indices)].mean()),
+                       float(self.floor_landmark_error[:, list(indices)].mean()))
+                for name, indices in LANDMARK_REGIONS.items()}
+
+    def summary(self) -> dict[str, float]:
+        """Means over the samples (IoU over masked samples only: an unmasked face has no
+        occlusion to find)."""
+        worn = wears_mask(self.mask_type)
+        out = {"iou": float(self.iou[worn].mean()), "nme": float(self.nme.mean()),
+               "nme_floor": float(self.floor_landmark_error.mean())}
+        out.update({f"{name}_mae_deg": float(self.pose_error[:, k].mean())
+                    for k, name in enumerate(POSE_NAMES)})
+        return out
+
+
+def evaluate_n3d(n3d: N3D, profile: Profile | str | None = None,
+                 run_folder: str | Path | None = None, batch_size: int = 32,
+                 progress: bool = True, fit: bool = True) -> N3DReport:
+    """N3D on the profile's held-out test faces against their exact ground truth; with `fit`,
+    its coefficients fitted to the visible face first (`fitting.FaceFit`, the profile's
+    settings, outside N3D's occlusion map grown as G gets it), as every later use of N3D
+    does. Reads the test split only: the mean face is that of the training split's drawn
+    coefficients (`data.synthetic.mean_coefficients`), which needs no training image."""
+    profile, folder = resolve_run(profile, run_folder)
+    test = held_out_faces(profile, folder, progress)
+    face_model = load_face_model()
+    face_fit = FaceFit.of_profile(profile, face_model) if fit else None
+    mean_coeffs = mean_coefficients(face_model, profile.seed, "train", profile.train_samples)
+    hidden = lower_face_expressions(face_model, profile.image_size)
+    parts: dict[str, list] = {"iou": [], "predicted": [], "truth": [], "landmark": [],
+                              "floor": [], "surface": [], "mean_surface": []}
+    kinds: list[str] = []
+    for batch in dataset_batches(test, batch_size, "evaluating N3D", progress):
+        output = n3d_outputs(n3d, batch["masked"], batch_size)
+        coeffs = fitted(guidance_of(output, profile.occlusion_dilation), batch["masked"],
+                        face_fit, batch_size).coeffs
+        truth = batch["coeffs"]
+        floor = masked_expression_guess(truth, mean_coeffs, hidden,
+                                        wears_mask(batch["mask_type"]), face_model.layout)
+        with torch.no_grad():
+            landmarks, floor_landmarks = render_faces(
+                face_model, torch.cat([coeffs, floor]), profile.image_size
+            ).landmarks.split(len(coeffs))
+        parts["iou"].append(occlusion_iou(torch.sigmoid(output.occlusion_logits),
+                                          batch["occlusion"]))
+        parts["predicted"].append(coeffs)
+        parts["truth"].append(truth)
+        parts["landmark"].append(landmark_errors(landmarks, batch["landmarks"]))
+        parts["floor"].append(landmark_errors(floor_landmarks, batch["landmarks"]))
+        parts["surface"].append(surface_errors(face_model, coeffs, truth))
+        parts["mean_surface"].append(surface_errors(face_model, mean_coeffs.expand_as(truth),
+                                                    truth))
+        kinds += batch["mask_type"]
+    return N3DReport(
+        iou=torch.cat(parts["iou"]).float(), predicted=torch.cat(parts["predicted"]),
+        truth=torch.cat(parts["truth"]), mean_coeffs=mean_coeffs,
+        landmark_error=torch.cat(parts["landmark"]).float(),
+        floor_landmark_error=torch.cat(parts["floor"]).float(),
+        hidden_expressions=[name for name, hides in
+                            zip(face_model.expression_names, hidden, strict=True) if hides],
+        surface_error={name: torch.cat([p[name] for p in parts["surface"]])
+                       for name in ("shape", "albedo")},
+        mean_face_surface_error={name: torch.cat([p[name] for p in parts["mean_surface"]])
+                                 for name in ("shape", "albedo")},
+        mask_type=kinds, layout=face_model.layout)
+
+
+def masked_expression_guess(truth: torch.Tensor, mean_coeffs: torch.Tensor,
+                            hidden: torch.Tensor, worn: torch.Tensor,
+                            layout: CoeffLayout) -> torch.Tensor:
+    """The coefficients `(N, size)` of a reader that gets everything a mask leaves visible
+    exactly and guesses the training mean `mean_coeffs` `(size,)` for what it hides: `truth`
+    `(N, size)` with the `hidden` `(expression size,)` components set to the mean in the
+    samples that wear a mask (`worn` `(N,)` bool). The landmark error of these coefficients is
+    a floor no N3D reaches without reading through the mask."""
+    replace = torch.zeros_like(truth, dtype=torch.bool)
+    replace[:, layout.slice("expression")] = worn[:, None] & hidden[None]
+    return torch.where(replace, mean_coeffs.expand_as(truth), truth)
+
+
+@torch.no_grad()
+def surface_errors(face_model: MorphableModel, coeffs: torch.Tensor,
+                   truth: torch.Tensor) -> dict[str, torch.Tensor]:
+    """How far the face of `coeffs` is from that of `truth` (both `(N, size)`): "shape",
+    the mean vertex distance before posing, and "albedo", the mean absolute albedo
+    difference, `(N,)` each."""
+    vertices, albedo = face_model.decode(coeffs)
+    true_vertices, true_albedo = face_model.decode(truth)
+    return {"shape": (vertices - true_vertices).norm(dim=-1).mean(1),
+            "albedo": (albedo - true_albedo).abs().mean((1, 2))}
