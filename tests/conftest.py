@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -48,15 +49,20 @@ def model64(model):
     return model.to(dtype=torch.float64)
 
 
+def printed_by(call: Callable[[], object]) -> str:
+    """What `call()` prints to stdout (the notes of a load-or-train call, say)."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        call()
+    return printed.getvalue()
+
+
 @pytest.fixture(scope="session")
 def tiny_training(tmp_path_factory):
     """An empty run folder after `load_or_train_inpainting(TINY)` trained everything G needs
     (once per session), and what that call printed."""
     folder = tmp_path_factory.mktemp("tiny_run")
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        load_or_train_inpainting(TINY, folder, progress=False)
-    return folder, printed.getvalue()
+    return folder, printed_by(lambda: load_or_train_inpainting(TINY, folder, progress=False))
 
 
 @pytest.fixture(scope="session")

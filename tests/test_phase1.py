@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import io
 
 import pytest
 import torch
-from conftest import check_reused_and_frozen
+from conftest import check_reused_and_frozen, printed_by
 
 from unmasklib import face3d
 from unmasklib.checkpoint import load_checkpoint
@@ -30,10 +28,7 @@ PROFILE = dataclasses.replace(get_profile("smoke"), n3d_steps=8, identity_steps=
 def trained_run(tmp_path_factory):
     """An empty run folder after `load_or_train_n3d`, and what that call printed."""
     folder = tmp_path_factory.mktemp("phase1")
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        load_or_train_n3d(PROFILE, folder, progress=False)
-    return folder, printed.getvalue()
+    return folder, printed_by(lambda: load_or_train_n3d(PROFILE, folder, progress=False))
 
 
 @pytest.fixture(scope="module")
