@@ -116,8 +116,8 @@ def run_train(args: argparse.Namespace) -> int:
             from .training.inpainting import train_inpainting
             from .training.n3d import load_or_train_n3d
 
-            _, run = train_inpainting(load_or_train_n3d(profile, folder, args.device), encoder,
-                                      profile, folder, photos=args.data, **common)
+            n3d = load_or_train_n3d(profile, folder, args.device, encoder=encoder)
+            _, run = train_inpainting(n3d, encoder, profile, folder, photos=args.data, **common)
     if world().main:  # under torchrun every process gets here; one line is enough
         state = "reused" if run.reused else f"trained to step {run.step}"
         print(f"{args.model}: {state}; checkpoint {run.path}")

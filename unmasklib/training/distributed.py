@@ -118,14 +118,14 @@ def unwrapped(network: nn.Module) -> nn.Module:
     return network.module if isinstance(network, DistributedDataParallel) else network
 
 
-def copy_from_rank0(models: Mapping[str, nn.Module], buffers_only: bool = False) -> None:
-    """Overwrite every process's parameters (unless `buffers_only`) and buffers with rank 0's,
-    e.g. BatchNorm's running statistics, which each process updates from its own samples."""
+def buffers_from_rank0(models: Mapping[str, nn.Module]) -> None:
+    """Overwrite every process's buffers with rank 0's, e.g. BatchNorm's running statistics,
+    which each process updates from its own samples. (Parameters need no such copy: DDP
+    starts every replica from rank 0's and keeps them equal.)"""
     if not _several():
         return
     for model in models.values():
-        tensors = list(model.buffers()) + ([] if buffers_only else list(model.parameters()))
-        for tensor in tensors:
+        for tensor in model.buffers():
             dist.broadcast(tensor.data, src=0)
 
 

@@ -35,7 +35,7 @@ from ..config import Profile
 from ..progress import progress_bar
 from .batches import to_device
 from .distributed import (
-    copy_from_rank0,
+    buffers_from_rank0,
     mean_across,
     replicate,
     start_distributed,
@@ -199,7 +199,7 @@ def fit(model_name: str, profile: Profile | str, folder: str | Path,
     bar.close()
     # DistributedDataParallel hands rank 0's BatchNorm statistics to the others before each
     # forward pass; after the last one, each process still holds its own.
-    copy_from_rank0(models, buffers_only=True)
+    buffers_from_rank0(models)
     return Run(path, end, end == steps, False, history, settings)
 
 

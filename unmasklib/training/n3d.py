@@ -175,6 +175,7 @@ def load_or_train_n3d(profile: Profile | str | None = None, folder: str | Path |
     profile, folder = resolve_run(profile, folder)
 
     def train() -> None:
-        frozen = encoder or load_or_train_identity_encoder(profile, folder, device, progress)
+        frozen = (encoder if encoder is not None
+                  else load_or_train_identity_encoder(profile, folder, device, progress))
         train_n3d(frozen, profile, folder, device=device, progress=progress)
     return load_or_train(lambda: load_n3d(profile, folder, device), train)
