@@ -1,7 +1,8 @@
-"""Photo <-> crop alignment: the similarity fit, the warps, the Haar eye finder, photo masks."""
+"""Photo <-> crop alignment: the similarity fit, the warps, YuNet's five points, photo masks."""
 
 import math
 
+import cv2
 import numpy as np
 import pytest
 import skimage.data
@@ -11,7 +12,7 @@ from unmasklib.alignment import (
     FaceNotFoundError,
     alignment_to,
     canonical_points,
-    find_eyes,
+    find_face_points,
     mask_to_photo,
     similarity_from_points,
     square_fit,
@@ -21,8 +22,12 @@ from unmasklib.alignment import (
 from unmasklib.data import SyntheticMaskedFaces
 from unmasklib.data.folder import mask_photo
 
-# The astronaut's pupils, read off a 4x enlargement by eye.
-ASTRONAUT_EYES = np.array([[202.0, 101.0], [246.0, 103.0]])
+# The astronaut's five points (pupils, nose tip, mouth corners), read off 4x and 8x
+# enlargements by eye.
+ASTRONAUT_POINTS = np.array([[203.0, 101.0], [247.0, 103.5], [224.5, 127.0], [203.0, 140.0],
+                             [245.0, 140.5]])
+ASTRONAUT_EYES = ASTRONAUT_POINTS[:2]
+EYE_DISTANCE = float(np.linalg.norm(ASTRONAUT_EYES[1] - ASTRONAUT_EYES[0]))
 
 
 def similarity(angle: float, scale: float, shift: tuple[float, float]) -> np.ndarray:
@@ -112,23 +117,43 @@ def test_canonical_points_are_where_training_faces_have_their_eyes():
     assert points[0, 1] < points[2, 1] < points[3, 1]
 
 
-def test_haar_cascades_find_the_astronauts_eyes_with_and_without_a_mask():
+def point_errors(found: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Distance of each point to the truth, in eye distances."""
+    return np.linalg.norm(found - truth, axis=1) / np.linalg.norm(truth[1] - truth[0])
+
+
+def test_yunet_finds_the_astronauts_five_points():
+    errors = point_errors(find_face_points(skimage.data.astronaut()), ASTRONAUT_POINTS)
+    print(f"astronaut, five-point error / eye distance: {np.round(errors, 3)}, "
+          f"mean {errors.mean():.3f}")
+    assert errors.mean() < 0.10
+    assert errors[:2].max() < 0.10  # the eyes, which fix the alignment most
+
+
+def test_a_rolled_masked_face_is_found_and_the_mask_sits_below_the_eyes():
     photo = skimage.data.astronaut()
-    found = find_eyes(photo)
-    assert np.abs(found - ASTRONAUT_EYES).max() < 4
-    masked, covered = mask_photo(photo, found, "surgical", seed=0)
-    assert np.abs(find_eyes(masked) - ASTRONAUT_EYES).max() < 4
+    masked, covered = mask_photo(photo, ASTRONAUT_EYES, "surgical", seed=0)
     assert covered.sum() > 2000
     assert (masked[~covered] == photo[~covered]).all()
     # The mask sits below the eyes and between them horizontally, centred on the face.
     rows, cols = np.nonzero(covered)
     assert rows.min() > ASTRONAUT_EYES[:, 1].max()
     assert ASTRONAUT_EYES[0, 0] < cols.mean() < ASTRONAUT_EYES[1, 0]
+    # Rolled by 30 degrees about the face, where eye finders that expect level eyes fail.
+    turn = cv2.getRotationMatrix2D((225.0, 120.0), 30.0, 1.0)
+    rolled = cv2.warpAffine(masked, turn, (512, 512), borderMode=cv2.BORDER_REPLICATE)
+    truth = ASTRONAUT_POINTS @ turn[:, :2].T + turn[:, 2]
+    errors = point_errors(find_face_points(rolled), truth)
+    print(f"masked, rolled 30 deg: {np.round(errors, 3)}")
+    assert errors[:2].max() < 0.15
 
 
-def test_no_face_gets_an_error_that_asks_for_the_eyes():
-    with pytest.raises(FaceNotFoundError, match=r"eyes=\(\(x, y\), \(x, y\)\)"):
-        find_eyes(np.full((200, 200, 3), 128, np.uint8))
+def test_no_face_gets_an_error_that_asks_for_the_points():
+    with pytest.raises(FaceNotFoundError, match=r"eyes=\(\(x, y\), \(x, y\)\).*five points"):
+        find_face_points(np.full((200, 200, 3), 128, np.uint8))
+    # Nor is a photo of a thing taken for a face.
+    with pytest.raises(FaceNotFoundError):
+        find_face_points(skimage.data.coffee())
 
 
 def test_aligning_to_the_eyes_maps_them_onto_the_canonical_eyes():

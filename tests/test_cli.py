@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+import skimage.data
 import torch
 from conftest import TINY
 from PIL import Image
@@ -152,11 +153,16 @@ def test_photos_join_the_training_set_and_the_run_settings(tmp_path):
 
     photos = tmp_path / "photos"
     photos.mkdir()
-    for k in range(3):
-        Image.new("RGB", (80, 60), (40 * k, 90, 120)).save(photos / f"p{k}.png")
-    train = train_faces(TINY, tmp_path / "run", progress=False, photos=photos)
-    assert len(train) == TINY.train_samples + 3
+    astronaut = skimage.data.astronaut()
+    Image.fromarray(astronaut).save(photos / "astronaut.png")
+    Image.fromarray(astronaut[:, ::-1]).save(photos / "mirrored.png")
+    Image.new("RGB", (80, 60), (40, 90, 120)).save(photos / "no_face.png")
+    with pytest.warns(UserWarning, match="without a face.*no_face.png"):
+        train = train_faces(TINY, tmp_path / "run", progress=False, photos=photos)
+    assert len(train) == TINY.train_samples + 2
     last = train[len(train) - 1]
-    assert not last["has_ground_truth"] and last["masked"].shape == (3, 64, 64)
+    # The photos carry pseudo ground truth, fitted once and kept in the run's data folder.
+    assert last["has_ground_truth"] and last["masked"].shape == (3, 64, 64)
+    assert torch.isfinite(last["coeffs"]).all() and torch.isfinite(last["landmarks"]).all()
     assert photo_settings(photos) == {"photos": str(photos.resolve()), "photo_count": 3}
     assert photo_settings(None) == {}

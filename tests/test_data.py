@@ -6,6 +6,7 @@ import collections
 import math
 import warnings
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -13,14 +14,17 @@ from PIL import Image
 from skimage import data as skdata
 
 from unmasklib import data, face3d
-from unmasklib.config import get_profile
+from unmasklib.data.masks import render_masks
 from unmasklib.data.synthetic import (
     CHUNK_SIZE,
     draw_coefficients,
     mean_coefficients,
     render_masked_faces,
 )
-from unmasklib.images import load_rgb
+from unmasklib.evaluation.pseudo_truth import landmarks_into_crop
+from unmasklib.face3d import render_faces
+from unmasklib.images import load_rgb, to_uint8
+from unmasklib.metrics import landmark_errors
 
 SIZE = 64  # small images keep these tests fast; nothing here depends on resolution
 
@@ -275,32 +279,80 @@ def test_masks_need_the_embedded_model(tmp_path):
         data.MaskedFaceFolder(tmp_path, model=bfm)
 
 
-def test_template_masks_in_float64(model):
+def test_masks_render_in_float64(model):
     style = data.sample_mask_style("n95", torch.Generator().manual_seed(0))
-    image32, cover32 = data.render_template_masks(model, [style], SIZE)
-    image64, cover64 = data.render_template_masks(model.to(dtype=torch.float64), [style], SIZE)
-    assert image64.dtype == torch.float64
-    assert (cover32 != cover64).float().mean() < 0.01
+    mask32 = render_masks(model, model.zero_coeffs(1), [style], SIZE)
+    model64 = model.to(dtype=torch.float64)
+    mask64 = render_masks(model64, model64.zero_coeffs(1), [style], SIZE)
+    assert mask64.image.dtype == torch.float64
+    assert (mask32.face_mask != mask64.face_mask).float().mean() < 0.01
 
 
-def test_mask_geometry_is_differentiable_and_handles_empty_batches(model):
-    coeffs = model.zero_coeffs(2).requires_grad_(True)
-    vertices, _ = model.decode(coeffs)
-    styles = [data.sample_mask_style(k, torch.Generator().manual_seed(1)) for k in ("n95", "cloth")]
-    points, _ = data.mask_vertices(model, vertices, styles)
-    points[..., 1].sum().backward()  # the mask follows the face shape, so shape moves it
-    assert coeffs.grad[:, model.layout.slice("identity")].abs().sum() > 0
-    empty_points, empty_albedo = data.mask_vertices(model, vertices[:0], [])
-    assert empty_points.shape[0] == 0 and empty_albedo.shape[0] == 0
-    out = render_masked_faces(model, model.zero_coeffs(2).detach(), [None, None],
-                              -torch.ones(2, 3, SIZE, SIZE), SIZE)
-    assert not out["occlusion"].any() and torch.equal(out["clean"], out["masked"])
+def similarity(angle: float, scale: float, shift: tuple[float, float]) -> np.ndarray:
+    c, s = scale * math.cos(angle), scale * math.sin(angle)
+    return np.array([[c, -s, shift[0]], [s, c, shift[1]]])
 
 
-def test_a_runs_test_faces_are_read_without_its_training_faces(tmp_path):
-    profile = get_profile("smoke")
-    test = data.held_out_faces(profile, tmp_path, progress=False)
-    assert len(test) == profile.test_samples and test.split == "test"
-    assert [p.name.split("-")[0] for p in (tmp_path / "data").iterdir()] == ["test"]
-    train = data.train_faces(profile, tmp_path, progress=False)
-    assert len(train) == profile.train_samples and train.split == "train"
+def test_the_folder_aligns_each_photo_by_its_own_five_points(tmp_path, model):
+    """A synthetic face written as rendered, and again turned, scaled and shifted into a larger
+    photo: both come out of the folder as one crop, to within a pixel."""
+    size = 128
+    face = data.SyntheticMaskedFaces("test", 1, image_size=size, seed=0, model=model,
+                                     progress=False)[0]
+    rendered = to_uint8(face["clean"])
+    moved = similarity(0.35, 1.6, (70.0, 20.0))
+    photo = cv2.warpAffine(rendered, moved, (300, 280), flags=cv2.INTER_CUBIC,
+                           borderMode=cv2.BORDER_REPLICATE)
+    Image.fromarray(rendered).save(tmp_path / "a_rendered.png")
+    Image.fromarray(photo).save(tmp_path / "b_moved.png")
+    folder = data.MaskedFaceFolder(tmp_path, image_size=size, model=model)
+    # Where the face's landmarks land in each crop: through the photo for the moved one.
+    points = face["landmarks"].double().numpy() - 0.5
+    in_rendered = points @ folder.matrices[0][:, :2].T + folder.matrices[0][:, 2]
+    in_photo = points @ moved[:, :2].T + moved[:, 2]
+    in_moved = in_photo @ folder.matrices[1][:, :2].T + folder.matrices[1][:, 2]
+    shift = np.linalg.norm(in_rendered - in_moved, axis=1)
+    print(f"the two crops disagree by {shift.mean():.2f} px on the face's landmarks "
+          f"(at most {shift.max():.2f})")
+    assert shift.mean() < 1.0
+    # A rendered face is already about where the alignment puts faces: nearly 1:1.
+    linear = folder.matrices[0][:, :2]
+    assert 0.8 < np.sqrt(np.linalg.det(linear)) < 1.25
+    assert abs(math.atan2(linear[1, 0], linear[0, 0])) < 0.25
+
+
+def test_pseudo_ground_truth_fits_faces_and_is_kept(tmp_path, model):
+    size = 128  # YuNet misses some faces at 64 px
+    faces = data.SyntheticMaskedFaces("test", 6, image_size=size, seed=0, model=model,
+                                      progress=False)
+    for i in range(len(faces)):
+        Image.fromarray(to_uint8(faces[i]["clean"])).save(tmp_path / f"{i}.png")
+    cache = tmp_path / "truth.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a face YuNet misses is skipped
+        folder = data.MaskedFaceFolder(tmp_path, size, model=model, pseudo_truth=True,
+                                       cache=cache)
+    kept = [int(p.stem) for p in folder.files]
+    assert len(kept) >= 4 and cache.is_file()
+    truth = torch.stack([landmarks_into_crop(faces[i]["landmarks"], m)
+                         for i, m in zip(kept, folder.matrices, strict=True)])
+    nme = landmark_errors(folder.truth.landmarks.double(), truth).mean(1)
+    mean_face = landmark_errors(
+        render_faces(model, model.zero_coeffs(len(kept)), size).landmarks.double(), truth)
+    print(f"pseudo truth NME {nme.numpy().round(3)}, mean face {mean_face.mean(1).numpy()}")
+    assert nme.median() < 0.05 and nme.median() < 0.5 * mean_face.mean(1).median()
+    item = folder[kept.index(kept[1])]
+    assert item["has_ground_truth"] and torch.equal(item["coeffs"], folder.truth.coeffs[1])
+    # A mask worn by the fitted face covers its lower half: below the nose tip (landmark 30).
+    if item["mask_type"] != "none":
+        rows = torch.nonzero(item["occlusion"][0] > 0)[:, 0].float()
+        assert rows.mean() > item["landmarks"][30, 1]
+    # Opened again, the folder reads the kept fit instead of fitting: marked, it comes back.
+    kept_fit = torch.load(cache, weights_only=True)
+    kept_fit["coeffs"] = kept_fit["coeffs"] + 1
+    torch.save(kept_fit, cache)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        again = data.MaskedFaceFolder(tmp_path, size, model=model, pseudo_truth=True,
+                                      cache=cache)
+    assert torch.equal(again.truth.coeffs, folder.truth.coeffs + 1)

@@ -104,3 +104,22 @@ def test_bad_settings_and_sizes_are_refused(model, faces):
         FaceFit(model, SIZE, steps=5, lr=0.0, prior_weight=0.0)
     with pytest.raises(ValueError, match="64 px"):
         FaceFit(model, SIZE, 5, 0.04, 0.0)(images[..., :32, :32], lower_half(4), start)
+
+
+def test_a_fit_of_some_blocks_leaves_the_others_as_they_were(model, faces):
+    truth, images, start = faces
+    layout = model.layout
+    fit = FaceFit(model, SIZE, steps=40, lr=0.04, prior_weight=0.0,
+                  blocks=("pose", "lighting"))
+    fitted = fit(images, torch.zeros(4, 1, SIZE, SIZE), start)
+    for name in layout.names:
+        moved = (fitted[:, layout.slice(name)] - start[:, layout.slice(name)]).abs().max()
+        if name in ("pose", "lighting"):
+            assert moved > 1e-3
+        else:
+            assert moved == 0
+    # The yaw error is undone by pose alone, with the skin still wrong.
+    yaw = layout.slice("pose").start
+    assert (fitted[:, yaw] - truth[:, yaw]).abs().mean() < 0.5 * math.radians(5)
+    with pytest.raises(ValueError, match="unknown coefficient blocks.*'skin'"):
+        FaceFit(model, SIZE, steps=1, lr=0.04, prior_weight=0.0, blocks=("pose", "skin"))

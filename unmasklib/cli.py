@@ -228,8 +228,9 @@ def parser() -> argparse.ArgumentParser:
     with_run(train)
     with_device(train)
     train.add_argument("--data", type=Path, default=None,
-                       help="a folder of your own aligned face photos (MaskedFaceFolder), "
-                       "trained on beside the synthetic faces (n3d, inpaint)")
+                       help="a folder of your own face photos, trained on beside the "
+                       "synthetic faces (n3d, inpaint): each aligned by the five points YuNet "
+                       "finds, its 3D face fitted once (MaskedFaceFolder)")
     train.add_argument("--resume", action="store_true",
                        help="continue the interrupted run in the run folder (an error if "
                        "there is none)")
@@ -265,7 +266,7 @@ def parser() -> argparse.ArgumentParser:
     unmask.add_argument("--seed", type=int, default=0)
     face = unmask.add_mutually_exclusive_group()
     face.add_argument("--find-face", action="store_true",
-                      help="the inputs are whole photos: find face and eyes (Haar cascades)")
+                      help="the inputs are whole photos: find the face and its five points (YuNet)")
     face.add_argument("--eyes", default=None, metavar="X1,Y1,X2,Y2",
                       help="the eye centres in pixels (or ten numbers: the five points)")
     with_device(unmask)

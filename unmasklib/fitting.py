@@ -20,6 +20,8 @@ nothing reliable about them, and the sliders and "sample another" set them anywa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 from .config import Profile
@@ -52,17 +54,27 @@ def lower_face_expressions(face_model: MorphableModel, image_size: int) -> torch
 class FaceFit:
     """Fits coefficients to images by `steps` Adam steps (rate `lr`, in units of each entry's
     spread) on `E(d)` above. Holds the face model and which expressions a mask hides.
-    steps = 0 returns the coefficients as given."""
+    steps = 0 returns the coefficients as given. `blocks`: the coefficient blocks the fit may
+    change (`layout.names`; None: all), e.g. pose and light alone, before the shape, so that
+    a face far from its start is turned before its shape and colour bend to the error."""
 
     def __init__(self, face_model: MorphableModel, image_size: int, steps: int, lr: float,
-                 prior_weight: float) -> None:
+                 prior_weight: float, blocks: Sequence[str] | None = None) -> None:
         if steps < 0 or lr <= 0 or prior_weight < 0:
             raise ValueError(f"need steps >= 0, lr > 0 and prior_weight >= 0, got {steps}, "
                              f"{lr}, {prior_weight}")
         self.face_model, self.image_size = face_model, image_size
         self.steps, self.lr, self.prior_weight = steps, lr, prior_weight
         layout = face_model.layout
-        self.scales = coefficient_scales(layout).to(face_model.device, face_model.dtype)
+        self.blocks = tuple(layout.names if blocks is None else blocks)
+        unknown = set(self.blocks) - set(layout.names)
+        if unknown:
+            raise ValueError(f"unknown coefficient blocks {sorted(unknown)}: the layout has "
+                             f"{layout.names}")
+        self.scales = torch.zeros(layout.size, dtype=face_model.dtype, device=face_model.device)
+        spread = coefficient_scales(layout).to(face_model.device, face_model.dtype)
+        for name in self.blocks:
+            self.scales[layout.slice(name)] = spread[layout.slice(name)]
         self.hidden = torch.zeros(layout.size, dtype=torch.bool, device=face_model.device)
         self.hidden[layout.slice("expression")] = lower_face_expressions(
             face_model, image_size).to(face_model.device)

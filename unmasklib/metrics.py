@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
-from .images import gaussian_blur
+from .images import gaussian_blur, to_uint8
+from .real_faces import cosine, features_of_images
 
 DATA_RANGE = 2.0  # [-1, 1]
 # SSIM as Wang et al. (2004): an 11x11 Gaussian window of sigma 1.5, K1 = 0.01, K2 = 0.03.
@@ -183,3 +185,14 @@ def best_of_k_psnr(samples: torch.Tensor, clean: torch.Tensor,
     image `(1, C, H, W)`, over all pixels or inside `region` `(1, 1, H, W)` (scalar)."""
     where = None if region is None else region.expand(len(samples), 1, *region.shape[-2:])
     return psnr(samples, clean.expand_as(samples), where).max()
+
+
+def real_identity_similarity(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """How alike a real-face recogniser finds the faces of images `a` and `b` `(B, 3, H, W)`
+    in [-1, 1], pair by pair: the cosine `(B,)` in [-1, 1] of SFace's features
+    (`real_faces`), each face aligned by its own five points (YuNet); NaN where either image
+    shows YuNet no face. The same person scores >= `real_faces.SAME_PERSON_COSINE` (0.363)."""
+    _check_pair(a, b, None)
+    features_a = features_of_images(to_uint8(a))
+    features_b = features_of_images(to_uint8(b))
+    return torch.from_numpy(cosine(features_a, features_b).astype(np.float64))

@@ -10,7 +10,7 @@
 
 The networks see aligned square crops of the profile's size. An aligned face of any shape is
 fitted into one (longer side to the crop's, edges repeated); a whole photo is aligned by its
-eyes (given, or found by Haar cascades; `alignment`). The painting is carried back to the
+five points or eyes (given, or found by YuNet; `alignment`). The painting is carried back to the
 input and pasted inside the occlusion only, so pixels outside it are the input's, exactly.
 """
 
@@ -25,7 +25,7 @@ from PIL import Image
 
 from .alignment import (
     alignment_to,
-    find_eyes,
+    find_face_points,
     mask_to_crop,
     mask_to_photo,
     square_fit,
@@ -141,7 +141,7 @@ class UnmaskSession:
         if eyes is not None:
             self.matrix = alignment_to(unmasker.face_model, size, eyes)
         elif find_face:
-            self.matrix = alignment_to(unmasker.face_model, size, find_eyes(pixels))
+            self.matrix = alignment_to(unmasker.face_model, size, find_face_points(pixels))
         else:
             self.matrix = square_fit(height, width, size)
         self.working = from_uint8(warp_to_crop(pixels, self.matrix, size))[None]
@@ -228,7 +228,7 @@ class Unmasker:
         eyes: the eye centres `((x, y), (x, y))` in pixels, or the five points (eyes, nose tip,
         mouth corners; `alignment.FIVE_POINTS`) of a face in a whole photo, which is then
         aligned to the working crop and the result pasted back; `find_face=True` finds the
-        eyes with Haar cascades instead. With neither, `image` is taken as an aligned face.
+        five points with YuNet instead. With neither, `image` is taken as an aligned face.
         """
         return UnmaskSession(self, as_rgb_array(image), occlusion, eyes, find_face)
 

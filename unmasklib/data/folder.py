@@ -1,121 +1,181 @@
-"""MaskedFaceFolder: a user's own aligned face photos, with synthetic masks drawn on them.
+"""MaskedFaceFolder: a user's own face photos, aligned by their five points, with synthetic
+masks drawn on them, and (optionally) pseudo ground truth from a 3D fit.
 
-Photos carry no 3D ground truth, so the mask is placed with a canonical template instead:
-the embedded model's mean face, seen from the front, is scaled and shifted so that its eye
-centres land where aligned crops (FFHQ / CelebA-HQ style) put them, and the same 3D mask
-meshes as in `SyntheticMaskedFaces` are rendered there, shaded by a default light.
+Each photo is aligned as `find_face=True` aligns one (`alignment.find_face_points`: YuNet's
+five points onto the canonical crop), so any photo with a face will do, not only crops in one
+dataset's template. Photos carry no 3D ground truth; the paper distils a 3D reconstructor's
+coefficients instead, and so do we, with the analysis-by-synthesis fit (`fitting.FaceFit`,
+the whole face visible, from the mean face, which the alignment has already put in place):
+`pseudo_ground_truth`. With it, a photo's sample carries coefficients and landmarks and its
+masks are worn by its own fitted 3D face, so phase 1 and 2 train on it with every loss term;
+without it, masks sit on the mean face and the 3D terms skip the photo.
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+from tqdm.auto import tqdm
 
-from ..alignment import alignment_to, mask_to_photo, scale_of, warp_to_photo
-from ..face3d import MorphableModel, load_face_model, posed_vertices, project
-from ..images import from_uint8, load_rgb, paste, square_resize, to_uint8
+from ..alignment import (
+    FaceNotFoundError,
+    alignment_to,
+    find_face_points,
+    mask_to_photo,
+    scale_of,
+    warp_to_crop,
+    warp_to_photo,
+)
+from ..face3d import MorphableModel, load_face_model, render_faces
+from ..fitting import FaceFit
+from ..images import from_uint8, load_rgb, paste, to_uint8
 from ..seeding import generator_for
-from .masks import MaskStyle, check_wearable, mask_kind_of, render_masks, sample_mask_style
+from .masks import check_wearable, mask_kind_of, render_masks, sample_mask_style
 
-# Eye centres (x, y) in aligned crops, as fractions of the image side.
-ALIGNED_EYES = ((0.37, 0.46), (0.63, 0.46))
-RIGHT_EYE, LEFT_EYE = slice(36, 42), slice(42, 48)  # iBUG-68 (the subject's right and left)
-
-
-def template_similarity(model: MorphableModel, image_size: int) -> tuple[float, torch.Tensor]:
-    """Scale and shift `(2,)` that map the mean face's frontal screen to an aligned crop."""
-    landmarks = project(posed_vertices(model, model.zero_coeffs(1), model.mean_shape[None]),
-                        image_size, image_size)[0, model.landmark_index, :2]
-    source = torch.stack([landmarks[RIGHT_EYE].mean(0), landmarks[LEFT_EYE].mean(0)])
-    target = torch.tensor(ALIGNED_EYES).to(source) * image_size
-    scale = float((target[1] - target[0]).norm() / (source[1] - source[0]).norm())
-    return scale, target.mean(0) - scale * source.mean(0)
+# Bumped when what the cache holds, or how it is made, changes.
+TRUTH_VERSION = 1
+# The pseudo ground truth's fit: pose and light alone first, then every block (Adam steps).
+TURN_STEPS, SHAPE_STEPS = 60, 140
+FIT_LR, FIT_PRIOR_WEIGHT = 0.05, 3e-4
 
 
-@torch.no_grad()
-def render_template_masks(model: MorphableModel, styles: list[MaskStyle], image_size: int,
-                          similarity: tuple[float, torch.Tensor] | None = None,
-                          ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Masks on the aligned template: image `(B, 3, H, W)` in [-1, 1], coverage `(B, H, W)`.
+@dataclass
+class PseudoTruth:
+    """The fitted 3D faces of a folder's photos: coeffs `(N, size)`, landmarks `(N, 68, 2)`
+    (renderer pixels of the aligned crop)."""
 
-    similarity: `template_similarity(model, image_size)`, computed here when not given.
-    """
-    if similarity is None:
-        similarity = template_similarity(model, image_size)
-    out = render_masks(model, model.zero_coeffs(len(styles)), styles, image_size,
-                       similarity=similarity)
-    return out.image, out.face_mask[:, 0] > 0
+    coeffs: torch.Tensor
+    landmarks: torch.Tensor
 
 
 class MaskedFaceFolder(Dataset):
-    """Every readable image under `root` (recursively), as a masked-face sample.
+    """Every image under `root` (recursively) in which YuNet finds a face, as a masked-face
+    sample; unreadable files and photos without a face are reported (a warning) and skipped.
 
-    Items have the keys of `SyntheticMaskedFaces`: clean, masked `(3, H, W)` in [-1, 1],
-    occlusion `(1, H, W)` in {0, 1}, identity (-1: unknown), mask_type; coeffs `(237,)` and
-    landmarks `(68, 2)` are NaN and `has_ground_truth` is False, so losses that need them can
-    skip these samples. The mask of item i depends only on (seed, i). Every file is decoded
-    once when the folder is opened, so that a broken one is reported then, not mid-training.
+    Items have the keys of `SyntheticMaskedFaces`: clean, masked `(3, H, W)` in [-1, 1] (the
+    photo aligned by its five points), occlusion `(1, H, W)` in {0, 1}, identity (-1:
+    unknown), mask_type. With `pseudo_truth` (`cache`: a file it is kept in between runs),
+    coeffs `(237,)` and landmarks `(68, 2)` are the fitted face's and `has_ground_truth` is
+    True; without, they are NaN and it is False, so losses that need them
+    skip these samples. The mask of item i depends only on (seed, i). Every photo is decoded
+    and its face found once, when the folder is opened, so a bad one is reported then.
     """
 
     def __init__(self, root: str | Path, image_size: int = 256, seed: int = 0,
-                 model: MorphableModel | None = None) -> None:
+                 model: MorphableModel | None = None, pseudo_truth: bool = False,
+                 cache: str | Path | None = None, progress: bool = False) -> None:
         root = Path(root)
         if not root.is_dir():
             raise ValueError(f"image folder {root} does not exist or is not a folder")
-        self.image_size, self.seed = image_size, seed
         if image_size < 32:
             raise ValueError(f"image_size must be at least 32 pixels, got {image_size}")
+        self.image_size, self.seed = image_size, seed
         self.model = model if model is not None else load_face_model()
         check_wearable(self.model)
-        self.similarity = template_similarity(self.model, image_size)  # the same for every item
         self.files: list[Path] = []
-        unreadable: list[str] = []
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        self.matrices: list[np.ndarray] = []  # photo -> aligned crop, one per file
+        skipped: dict[str, list[str]] = {"unreadable": [], "without a face": []}
+        paths = sorted(p for p in root.rglob("*") if p.is_file())
+        for path in tqdm(paths, desc="finding faces", disable=not progress):
             try:
-                load_rgb(path)
-                self.files.append(path)
+                points = find_face_points(load_rgb(path))
+            except FaceNotFoundError:
+                skipped["without a face"].append(str(path.relative_to(root)))
+                continue
             except ValueError:
-                unreadable.append(str(path.relative_to(root)))
-        if unreadable:
-            warnings.warn(f"skipped {len(unreadable)} unreadable file(s) in {root}: "
-                          f"{', '.join(unreadable)}", stacklevel=2)
+                skipped["unreadable"].append(str(path.relative_to(root)))
+                continue
+            self.files.append(path)
+            self.matrices.append(alignment_to(self.model, image_size, points))
+        for why, names in skipped.items():
+            if names:
+                warnings.warn(f"skipped {len(names)} file(s) {why} in {root}: "
+                              f"{', '.join(names)}", stacklevel=2)
         if not self.files:
-            raise ValueError(f"no readable images in {root}")
+            raise ValueError(f"no readable images with a face in {root}")
+        self.truth = (self._pseudo_truth(cache, root, progress) if pseudo_truth else None)
 
     def __len__(self) -> int:
         return len(self.files)
 
+    def aligned(self, index: int) -> np.ndarray:
+        """Photo `index` aligned to the canonical crop, `(S, S, 3)` uint8."""
+        return warp_to_crop(load_rgb(self.files[index]), self.matrices[index], self.image_size)
+
+    def _pseudo_truth(self, cache: str | Path | None, root: Path,
+                      progress: bool) -> PseudoTruth:
+        key = {"version": TRUTH_VERSION, "image_size": self.image_size,
+               "files": [(str(p.relative_to(root)), p.stat().st_size) for p in self.files],
+               "matrices": [m.tolist() for m in self.matrices]}
+        if cache is not None and Path(cache).is_file():
+            kept = torch.load(cache, weights_only=True)
+            if kept["key"] == key:
+                return PseudoTruth(kept["coeffs"], kept["landmarks"])
+        crops = torch.stack([from_uint8(self.aligned(i)) for i in range(len(self))])
+        truth = pseudo_ground_truth(self.model, crops, progress)
+        if cache is not None:
+            Path(cache).parent.mkdir(parents=True, exist_ok=True)
+            torch.save({"key": key, "coeffs": truth.coeffs, "landmarks": truth.landmarks},
+                       cache)
+        return truth
+
     def __getitem__(self, index: int) -> dict:
-        photo = square_resize(load_rgb(self.files[index]), self.image_size)
+        photo = self.aligned(index)
+        size, layout = self.image_size, self.model.layout
         kind = mask_kind_of(index)
+        face = (self.truth.coeffs[index][None] if self.truth is not None
+                else self.model.zero_coeffs(1).cpu())
         clean = from_uint8(photo)
-        masked, occlusion = clean, torch.zeros(self.image_size, self.image_size, dtype=torch.bool)
+        masked, occlusion = clean, torch.zeros(size, size, dtype=torch.bool)
         if kind != "none":
             style = sample_mask_style(kind, generator_for(self.seed, "folder", index))
-            mask, occlusion = render_template_masks(self.model, [style], self.image_size,
-                                                    self.similarity)
-            occlusion = occlusion[0].cpu()
-            masked = from_uint8(paste(photo[None], mask, occlusion[None])[0])
+            with torch.no_grad():
+                mask = render_masks(self.model, face.to(self.model.device, self.model.dtype),
+                                    [style], size)
+            occlusion = (mask.face_mask[0, 0] > 0).cpu()
+            masked = from_uint8(paste(photo[None], mask.image.cpu(), occlusion[None])[0])
+        known = self.truth is not None
         return {
             "clean": clean, "masked": masked, "occlusion": occlusion.float()[None],
-            "coeffs": torch.full((self.model.layout.size,), torch.nan),
-            "landmarks": torch.full((68, 2), torch.nan),
-            "identity": -1, "mask_type": kind, "has_ground_truth": False,
+            "coeffs": (self.truth.coeffs[index].clone() if known
+                       else torch.full((layout.size,), torch.nan)),
+            "landmarks": (self.truth.landmarks[index].clone() if known
+                          else torch.full((68, 2), torch.nan)),
+            "identity": -1, "mask_type": kind, "has_ground_truth": known,
         }
 
+
+@torch.no_grad()
+def pseudo_ground_truth(model: MorphableModel, crops: torch.Tensor,
+                        progress: bool = False) -> PseudoTruth:
+    """The 3D faces fitted to aligned, unmasked crops `(N, 3, S, S)` in [-1, 1], every pixel
+    visible, from the mean face: `TURN_STEPS` steps of pose and light alone (from the front, a
+    turned face otherwise settles in a wrong depth and shape that its colours make up for),
+    then `SHAPE_STEPS` of every block. Landmarks are the fitted faces' projections."""
+    size = crops.shape[-1]
+    coeffs = model.zero_coeffs(len(crops)).cpu()
+    nothing_hidden = torch.zeros(len(crops), 1, size, size)
+    for steps, blocks in ((TURN_STEPS, ("pose", "lighting")), (SHAPE_STEPS, None)):
+        fit = FaceFit(model, size, steps, FIT_LR, FIT_PRIOR_WEIGHT, blocks)
+        coeffs = fit(crops, nothing_hidden, coeffs, progress=progress)
+    landmarks = render_faces(model, coeffs.to(model.device, model.dtype),
+                             crops.shape[-1]).landmarks.cpu()
+    return PseudoTruth(coeffs.float(), landmarks.float())
 
 
 @torch.no_grad()
 def mask_photo(photo: np.ndarray, eyes: np.ndarray, kind: str = "surgical", seed: int = 0,
                model: MorphableModel | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A synthetic mask of `kind` worn by the face in photo `(H, W, 3)` uint8, whose eye
-    centres are `eyes` `(2, 2)` (x, y pixels): the mask is rendered on the mean face in the
-    canonical crop (`alignment.canonical_points`) and carried into the photo. Returns the
-    masked photo `(H, W, 3)` uint8 and where the mask covers it `(H, W)` bool."""
+    centres are `eyes` `(2, 2)` (or five points `(5, 2)`; x, y pixels): the mask is rendered on
+    the mean face in the canonical crop (`alignment.canonical_points`) and carried into the
+    photo. Returns the masked photo `(H, W, 3)` uint8 and where the mask covers it `(H, W)`
+    bool."""
     model = model if model is not None else load_face_model()
     check_wearable(model)
     height, width = photo.shape[:2]

@@ -28,7 +28,6 @@ from ..face3d import (
     RenderOutput,
     SurfaceGrid,
     posed_vertices,
-    project,
     render_mesh,
     scene_light,
     vertex_normals,
@@ -289,20 +288,13 @@ def check_wearable(model: MorphableModel) -> None:
 
 
 def render_masks(model: MorphableModel, coeffs: torch.Tensor, styles: list[MaskStyle],
-                 image_size: int, similarity: tuple[float, torch.Tensor] | None = None,
-                 ) -> RenderOutput:
+                 image_size: int) -> RenderOutput:
     """The masks `styles` worn by the faces `coeffs` `(B, size)`, rendered alone.
 
     Same camera and light as `render_faces`, so `out.depth` can be compared with the face's.
-    similarity: (scale, shift `(2,)`) applied to screen x, y, to place masks on photos.
     """
     coeffs = model.validate(coeffs)
     vertices, _ = model.decode(coeffs)
     points, albedo = mask_vertices(model, vertices, styles)
     world = posed_vertices(model, coeffs, points)
-    screen = project(world, image_size, image_size)
-    if similarity is not None:
-        scale, shift = similarity
-        screen = torch.cat([screen[..., :2] * scale + shift.to(screen), screen[..., 2:]], -1)
-    return render_mesh(world, mask_faces(), albedo, scene_light(model, coeffs), image_size,
-                       screen=screen)
+    return render_mesh(world, mask_faces(), albedo, scene_light(model, coeffs), image_size)

@@ -19,12 +19,16 @@ from .synthetic import SyntheticMaskedFaces
 def train_faces(profile: Profile, folder: str | Path, progress: bool = True,
                 photos: str | Path | None = None) -> Dataset:
     """N3D's and G's training faces: the first `train_samples` of the synthetic train split;
-    `photos`: a folder of the user's aligned face photos (`MaskedFaceFolder`) beside them."""
+    `photos`: a folder of the user's face photos beside them (`MaskedFaceFolder`, with pseudo
+    ground truth fitted once and kept in the run's `data/`)."""
     train = SyntheticMaskedFaces.of_run(profile, folder, "train", profile.train_samples,
                                         progress)
     if photos is None:
         return train
-    return ConcatDataset([train, MaskedFaceFolder(photos, profile.image_size, profile.seed)])
+    cache = Path(folder) / "data" / f"photo-truth-{profile.image_size}px.pt"
+    return ConcatDataset([train, MaskedFaceFolder(photos, profile.image_size, profile.seed,
+                                                  pseudo_truth=True, cache=cache,
+                                                  progress=progress)])
 
 
 def held_out_faces(profile: Profile, folder: str | Path,

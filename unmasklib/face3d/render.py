@@ -57,16 +57,15 @@ class RenderOutput:
 
 def render_mesh(world: torch.Tensor, faces: torch.Tensor, albedo: torch.Tensor,
                 sh: torch.Tensor, image_size: int, background: torch.Tensor | None = None,
-                screen: torch.Tensor | None = None) -> RenderOutput:
+                ) -> RenderOutput:
     """Shade any mesh: world vertices `(B, V, 3)`, faces `(F, 3)`, albedo `(B, V, 3)` in [0, 1],
-    SH light `(B, 3, 9)`. `screen` `(B, V, 3)` overrides the default camera projection.
+    SH light `(B, 3, 9)`, seen by the default camera.
 
     background: `(B or 1, 3, H, W)` in [-1, 1]; None means black (-1).
     """
     if image_size < 8:
         raise ValueError(f"image_size must be at least 8 pixels, got {image_size}")
-    if screen is None:
-        screen = project(world, image_size, image_size)
+    screen = project(world, image_size, image_size)
     batch = len(world)
     if background is not None and (background.shape[-3:] != (3, image_size, image_size)
                                    or background.dim() != 4
