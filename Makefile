@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_phase1.py
 	$(PY) benchmarks/bench_phase2.py
 	$(PY) benchmarks/bench_editing.py
+	$(PY) benchmarks/bench_real_faces.py
 
 clean:
 	rm -rf $(VENV) runs

@@ -94,7 +94,7 @@ def test_the_report_files_hold_the_table(evaluation, tmp_path):
     assert stored["table"][0]["psnr_occluded"] == pytest.approx(
         evaluation.table()[0]["psnr_occluded"])
     table = (tmp_path / "report" / "table.md").read_text()
-    assert all(method in table for method in METHODS) and "FID" in table
+    assert all(method in table for method in METHODS) and "FID" in table and "SFace" in table
     assert [p.name for p in paths[2:]] == ["comparison.png", "failures.png", "by_mask_type.png",
                                            "edit_fidelity.png"]
     assert all(p.stat().st_size > 1000 for p in paths)

@@ -374,12 +374,12 @@ def scores_by_mask_type(by_mask_type: dict[str, list[dict]],
     return figure
 
 
-def photo_panels(photo: np.ndarray, masked: np.ndarray, eyes: np.ndarray, result,
+def photo_panels(photo: np.ndarray, masked: np.ndarray, points: np.ndarray, result,
                  samples: Sequence = (), cell: float = 2.2) -> Figure:
-    """A whole photo unmasked: the photo, the masked photo with the eyes found (dots), the
+    """A whole photo unmasked: the photo, the masked photo with the points found (dots), the
     result; below, close-ups of the face (a box around the occlusion) in the photo, the result
-    and each of `samples`. photo, masked `(H, W, 3)` uint8; eyes `(2, 2)` pixels; result and
-    samples: `UnmaskResult`s."""
+    and each of `samples`. photo, masked `(H, W, 3)` uint8; points `(N, 2)` pixels (the eyes
+    or the five points); result and samples: `UnmaskResult`s."""
     rows, cols = np.nonzero(result.occlusion)
     if len(rows) == 0:
         rows, cols = np.array([0, photo.shape[0] - 1]), np.array([0, photo.shape[1] - 1])
@@ -392,18 +392,39 @@ def photo_panels(photo: np.ndarray, masked: np.ndarray, eyes: np.ndarray, result
     columns = max(3, len(close))
     figure = plt.figure(figsize=(cell * columns, cell * 2.3))
     grid = figure.add_gridspec(2, columns, height_ratios=[1.3, 1])
-    for k, (title, image) in enumerate([("photo", photo), ("masked; eyes found", masked),
+    for k, (title, image) in enumerate([("photo", photo), ("masked; points found", masked),
                                         ("unmasked", result.image)]):
         ax = figure.add_subplot(grid[0, k * columns // 3:(k + 1) * columns // 3])
         ax.imshow(image)
         if k == 1:
-            ax.plot(eyes[:, 0], eyes[:, 1], "o", color="red", markersize=3)
+            ax.plot(points[:, 0], points[:, 1], "o", color="red", markersize=3)
         ax.set_title(title, fontsize=9)
         ax.axis("off")
     for k, (title, image) in enumerate(close):
         ax = figure.add_subplot(grid[1, k])
         ax.imshow(image)
         ax.set_title(title, fontsize=9)
+        ax.axis("off")
+    figure.tight_layout()
+    return figure
+
+
+def five_points_figure(images: torch.Tensor, ours: np.ndarray, found: Sequence,
+                       cell: float = 1.9) -> Figure:
+    """Faces `(N, 3, H, W)` in [-1, 1] with two sets of five points: `ours` `(N, 5, 2)` (the
+    3D face's, green) and `found` (N entries of `(5, 2)` or None: a detector's, red crosses)."""
+    figure, axes = plt.subplots(1, len(images), figsize=(cell * len(images), cell * 1.1),
+                                squeeze=False)
+    for ax, image, truth, points in zip(axes[0], to_uint8(images), ours, found, strict=True):
+        ax.imshow(image)
+        ax.plot(truth[:, 0], truth[:, 1], "o", color="lime", markersize=3)
+        if points is None:
+            ax.set_title("no face found", fontsize=8)
+        else:
+            ax.plot(points[:, 0], points[:, 1], "x", color="red", markersize=4)
+            eye = np.linalg.norm(truth[1] - truth[0])
+            error = np.linalg.norm(points - truth, axis=1).mean() / eye
+            ax.set_title(f"error {error:.2f} eye dist.", fontsize=8)
         ax.axis("off")
     figure.tight_layout()
     return figure

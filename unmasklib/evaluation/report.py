@@ -10,7 +10,9 @@ scikit-image's biharmonic inpainting given N3D's occlusion map and the true one,
 oracle-render paste.
 Per image: L1, PSNR and SSIM over the whole image and inside the true occlusion (where the
 methods differ: outside it every method returns the input, so whole-image numbers flatter all
-of them), and the identity similarity of the result to the clean face. Per method: the
+of them), and the identity similarity of the result to the clean face, by our encoder and by
+SFace, a recogniser that learned from real faces (`real_faces`; NaN where YuNet finds no face,
+so its count is given apart: "real_identity_n"). Per method: the
 Frechet distance between the identity embeddings of the results and of the clean faces.
 For ours alone: N3D's occlusion IoU, the non-determinism (K completions with the hidden
 expression drawn from the 3DMM prior: diversity inside and outside the map, best-of-K PSNR)
@@ -41,6 +43,7 @@ from ..devices import device_of, in_batches
 from ..face3d import MorphableModel, load_face_model
 from ..fitting import FaceFit
 from ..guidance import Guidance, fitted, guidance_of, n3d_outputs
+from ..images import to_uint8
 from ..metrics import (
     best_of_k_psnr,
     frechet_distance,
@@ -55,10 +58,13 @@ from ..metrics import (
 from ..models import N3D, InpaintingGenerator
 from ..models.backbones import IMAGENET_MEAN, IMAGENET_STD
 from ..painting import paint_prior_samples
+from ..real_faces import cosine, features_of_images
 from .editing import EditFidelity, edit_fidelity, edit_fidelity_ceiling
 from .inpainting import inpaint_by_every_method
 
-METRICS = ("psnr_occluded", "ssim_occluded", "l1_occluded", "psnr", "ssim", "l1", "identity")
+# "real_identity" (SFace, a real-face recogniser) before "identity", whose count is the row's N.
+METRICS = ("psnr_occluded", "ssim_occluded", "l1_occluded", "psnr", "ssim", "l1",
+           "real_identity", "identity")
 INCEPTION_FILE = "inception_v3_google"  # torchvision's weights file name in the hub cache
 INCEPTION_SIZE = 299
 
@@ -153,6 +159,7 @@ class Evaluation:
             row: dict = {"method": method}
             for name in METRICS:
                 row[name], row[f"{name}_std"], row["n"] = mean_std(metrics[name][chosen])
+                row[f"{name}_n"] = row["n"]
             whole = mask_type is None
             row["frechet_identity"] = self.frechet[method] if whole else math.nan
             row["fid"] = self.fid.get(method, math.nan) if whole else math.nan
@@ -201,10 +208,13 @@ def evaluate(generators: Mapping[str, InpaintingGenerator], n3d: N3D, encoder: t
     worn = wears_mask(batch["mask_type"])
     # Identity similarity and the Frechet distance share one embedding of every image.
     clean_features = _embeddings(encoder, clean)
+    clean_real = features_of_images(to_uint8(clean))  # metrics.real_identity_similarity's parts
     scores, frechet = {}, {}
     for method, out in results.items():
         features = _embeddings(encoder, out)
+        real = cosine(features_of_images(to_uint8(out)), clean_real)
         scores[method] = {**image_scores(out, clean, occlusion),
+                          "real_identity": torch.from_numpy(real.astype("float64")),
                           "identity": (features * clean_features).sum(1).double()}
         frechet[method] = frechet_distance(features[worn], clean_features[worn])
     picked = worn.nonzero().flatten()
@@ -277,14 +287,17 @@ def _diversity(generator: InpaintingGenerator, face_model: MorphableModel, batch
 
 def markdown_table(rows: list[dict], title: str = "") -> str:
     """Rows of `Evaluation.table()` as a Markdown table: mean ± std of the occluded-region
-    metrics, the whole-image PSNR, identity similarity and Frechet distance, with N."""
+    metrics, the whole-image PSNR, identity similarity (our encoder's and SFace's) and
+    Frechet distance, with N."""
     lines = [title, ""] if title else []
     lines += ["| method | PSNR occl. (dB) | SSIM occl. | L1 occl. | PSNR whole (dB) | identity "
-              "| Frechet (identity) | FID | N |", "|---|---|---|---|---|---|---|---|---|"]
+              "| SFace (real faces) | Frechet (identity) | FID | N |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         cells = [f"{row[m]:.3f} ± {row[m + '_std']:.3f}" if "ssim" in m or "l1" in m
-                 or m == "identity" else f"{row[m]:.2f} ± {row[m + '_std']:.2f}"
-                 for m in ("psnr_occluded", "ssim_occluded", "l1_occluded", "psnr", "identity")]
+                 or "identity" in m else f"{row[m]:.2f} ± {row[m + '_std']:.2f}"
+                 for m in ("psnr_occluded", "ssim_occluded", "l1_occluded", "psnr", "identity",
+                           "real_identity")]
         cells += ["—" if math.isnan(row[m]) else f"{row[m]:.3f}" for m in ("frechet_identity",
                                                                           "fid")]
         lines.append(f"| {row['method']} | " + " | ".join(cells) + f" | {row['n']} |")
