@@ -123,3 +123,22 @@ def test_a_fit_of_some_blocks_leaves_the_others_as_they_were(model, faces):
     assert (fitted[:, yaw] - truth[:, yaw]).abs().mean() < 0.5 * math.radians(5)
     with pytest.raises(ValueError, match="unknown coefficient blocks.*'skin'"):
         FaceFit(model, SIZE, steps=1, lr=0.04, prior_weight=0.0, blocks=("pose", "skin"))
+
+
+def test_five_points_alone_turn_the_face_to_them(model, faces):
+    # Everything hidden: no pixel to compare, so only the five points (and the prior) act.
+    truth, images, start = faces
+    from unmasklib.alignment import five_points
+
+    points = five_points(render_faces(model, truth, SIZE).landmarks)
+    fit = FaceFit(model, SIZE, steps=80, lr=0.04, prior_weight=0.0, blocks=("pose",),
+                  point_weight=10.0)
+    hidden = torch.ones(4, 1, SIZE, SIZE)
+    fitted = fit(images, hidden, start, points)
+    missed = (five_points(render_faces(model, fitted, SIZE).landmarks) - points).norm(dim=-1)
+    before = (five_points(render_faces(model, start, SIZE).landmarks) - points).norm(dim=-1)
+    assert before.mean() > 1.0
+    assert missed.mean() < before.mean() / 5
+    # unknown points (NaN) leave the fit as it is without them: here, nothing moves
+    unknown = fit(images, hidden, start, torch.full((4, 5, 2), torch.nan))
+    assert torch.equal(unknown, start)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import torch
 
 from .face3d import MorphableModel, posed_vertices, project
 from .real_faces import detect_faces
@@ -32,14 +33,20 @@ class FaceNotFoundError(ValueError):
     """No face was found in a photo."""
 
 
+def five_points(landmarks: torch.Tensor) -> torch.Tensor:
+    """iBUG-68 landmarks `(N, 68, 2)` as the renderer gives them (pixel centres at half
+    integers) -> the five points `(N, 5, 2)` (`FIVE_POINTS` order) in photo pixels (centres at
+    integers, as OpenCV and YuNet count them); differentiable."""
+    return torch.stack([landmarks[:, list(p)].mean(1) for p in FIVE_POINTS], dim=1) - 0.5
+
+
 def canonical_points(face_model: MorphableModel, size: int) -> np.ndarray:
     """The five points `(5, 2)` (x, y pixels, `FIVE_POINTS` order) of the mean face with zero
     coefficients in a `size` x `size` render: where training faces have them on average."""
     coeffs = face_model.zero_coeffs(1)
     screen = project(posed_vertices(face_model, coeffs, face_model.mean_shape[None]),
                      size, size)[0, face_model.landmark_index, :2]
-    # project() puts pixel centres at half-integers; warpAffine at integers.
-    return np.stack([screen[list(p)].mean(0).cpu().numpy() for p in FIVE_POINTS]) - 0.5
+    return five_points(screen[None])[0].cpu().numpy()
 
 
 def similarity_from_points(source: np.ndarray, target: np.ndarray) -> np.ndarray:

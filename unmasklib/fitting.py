@@ -13,7 +13,10 @@ visible, with a Gaussian prior that keeps them near N3D's estimate,
     E(d) = L_photo(render(c0 + s * d), image; visible) + prior_weight * |d|^2
 
 with c0 N3D's coefficients, s the typical spread of each entry (`losses.COEFF_SCALES`) and d
-what the fit changes, in units of that spread. The expression components a mask hides
+what the fit changes, in units of that spread. Where a face's five points are known (YuNet's,
+for a photo's pseudo ground truth), `point_weight` adds their mean squared distance from the
+fitted face's, in eye distances: an anchor that keeps a fit from the front from turning the
+face away to match its colours. The expression components a mask hides
 (`lower_face_expressions`) stay N3D's on a face that wears one: the pixels around the mask say
 nothing reliable about them, and the sliders and "sample another" set them anyway.
 """
@@ -24,6 +27,7 @@ from collections.abc import Sequence
 
 import torch
 
+from .alignment import five_points
 from .config import Profile
 from .devices import in_batches
 from .face3d import MorphableModel, render_faces
@@ -56,15 +60,18 @@ class FaceFit:
     spread) on `E(d)` above. Holds the face model and which expressions a mask hides.
     steps = 0 returns the coefficients as given. `blocks`: the coefficient blocks the fit may
     change (`layout.names`; None: all), e.g. pose and light alone, before the shape, so that
-    a face far from its start is turned before its shape and colour bend to the error."""
+    a face far from its start is turned before its shape and colour bend to the error.
+    `point_weight`: the five-point term's weight, for faces whose points are given."""
 
     def __init__(self, face_model: MorphableModel, image_size: int, steps: int, lr: float,
-                 prior_weight: float, blocks: Sequence[str] | None = None) -> None:
+                 prior_weight: float, blocks: Sequence[str] | None = None,
+                 point_weight: float = 0.0) -> None:
         if steps < 0 or lr <= 0 or prior_weight < 0:
             raise ValueError(f"need steps >= 0, lr > 0 and prior_weight >= 0, got {steps}, "
                              f"{lr}, {prior_weight}")
         self.face_model, self.image_size = face_model, image_size
         self.steps, self.lr, self.prior_weight = steps, lr, prior_weight
+        self.point_weight = point_weight
         layout = face_model.layout
         self.blocks = tuple(layout.names if blocks is None else blocks)
         unknown = set(self.blocks) - set(layout.names)
@@ -85,11 +92,14 @@ class FaceFit:
                    profile.fit_prior_weight)
 
     def __call__(self, images: torch.Tensor, occlusion: torch.Tensor, coeffs: torch.Tensor,
-                 batch_size: int = 32, progress: bool = False) -> torch.Tensor:
+                 points: torch.Tensor | None = None, batch_size: int = 32,
+                 progress: bool = False) -> torch.Tensor:
         """Fitted coefficients `(B, size)`, on the CPU.
 
         images `(B, 3, H, W)` in [-1, 1] (H = W = image_size); occlusion `(B, 1, H, W)` in
-        {0, 1}: pixels left out of the comparison; coeffs `(B, size)`: where the fit starts.
+        {0, 1}: pixels left out of the comparison; coeffs `(B, size)`: where the fit starts;
+        points `(B, 5, 2)`, optional: each face's five points (`alignment.FIVE_POINTS`, pixel
+        centres at integers), NaN for a face without them.
         Each face is fitted on its own (its own mean error), so a face's result does not
         depend on the others in the batch; `batch_size` faces at a time bound the memory,
         with a bar over those batches when `progress`.
@@ -97,22 +107,33 @@ class FaceFit:
         if images.shape[-2:] != (self.image_size, self.image_size):
             raise ValueError(f"images must be {self.image_size} px square like the fit, got "
                              f"{tuple(images.shape[-2:])}")
-        return in_batches(self._fit_batch, images, occlusion, coeffs, batch_size=batch_size,
+        if points is None:
+            points = torch.full((len(images), 5, 2), torch.nan)
+        return in_batches(self._fit_batch, images, occlusion, coeffs, points,
+                          batch_size=batch_size,
                           device=self.face_model.device, desc="N3D + fit" if progress else None)
 
-    def _fit_batch(self, images: torch.Tensor, occlusion: torch.Tensor,
-                   coeffs: torch.Tensor) -> torch.Tensor:
+    def _fit_batch(self, images: torch.Tensor, occlusion: torch.Tensor, coeffs: torch.Tensor,
+                   points: torch.Tensor) -> torch.Tensor:
         start = coeffs.detach().to(self.face_model.dtype)
         worn = occlusion.flatten(1).mean(1) > MIN_MASK_SHARE
         step = self.scales * ~(worn[:, None] & self.hidden[None])
         change = torch.zeros_like(start, requires_grad=True)
         optimiser = torch.optim.Adam([change], lr=self.lr)
         visible = 1 - occlusion
+        points = points.to(start)
+        known = torch.isfinite(points).all(2).all(1)
+        points = torch.nan_to_num(points)
+        eye_distance = (points[:, 0] - points[:, 1]).norm(dim=-1).clamp(min=1)
+        point_weight = self.point_weight * known / eye_distance.square()
         with torch.enable_grad():
             for _ in range(self.steps):
                 render = render_faces(self.face_model, start + change * step, self.image_size)
                 energy = (photometric_errors(render.image, images, render.face_mask, visible)
                           + self.prior_weight * change.square().sum(1))
+                if self.point_weight:
+                    misses = (five_points(render.landmarks) - points).square().sum(-1)
+                    energy = energy + point_weight * misses.mean(1)
                 optimiser.zero_grad()
                 energy.sum().backward()
                 optimiser.step()

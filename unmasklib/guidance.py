@@ -64,7 +64,8 @@ def fitted(guidance: Guidance, images: torch.Tensor, fit: FaceFit | None,
     if fit is None:
         return guidance
     return Guidance(guidance.occlusion,
-                    fit(images, guidance.occlusion, guidance.coeffs, batch_size, progress))
+                    fit(images, guidance.occlusion, guidance.coeffs, batch_size=batch_size,
+                        progress=progress))
 
 
 def n3d_guidance(n3d: N3D, images: torch.Tensor, dilation: int, batch_size: int = 32,

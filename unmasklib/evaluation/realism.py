@@ -23,16 +23,15 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from ..alignment import FIVE_POINTS
+from ..alignment import five_points
 from ..images import to_uint8
 from ..real_faces import SAME_PERSON_COSINE, cosine, detect_faces, features_of_images
 
 
 def five_points_of(landmarks: torch.Tensor) -> np.ndarray:
-    """iBUG-68 landmarks `(N, 68, 2)` as the renderer gives them (pixel centres at half
-    integers) -> the five points `(N, 5, 2)` in photo pixels (centres at integers)."""
-    points = torch.stack([landmarks[:, list(p)].mean(1) for p in FIVE_POINTS], dim=1)
-    return points.double().numpy() - 0.5
+    """`alignment.five_points` of renderer landmarks `(N, 68, 2)`, as a float64 array
+    `(N, 5, 2)` in photo pixels."""
+    return five_points(landmarks.double()).numpy()
 
 
 @dataclass
