@@ -18,6 +18,7 @@ from unmasklib.evaluation import (
     inception_features,
     inception_weights,
     markdown_table,
+    painting_table,
     write_report,
 )
 from unmasklib.trained import load_identity_encoder, load_inpainting, load_n3d
@@ -55,6 +56,18 @@ def test_whole_image_scores_are_better_than_occluded_ones_for_copied_pixels(eval
     oracle = evaluation.scores["oracle render paste"]
     worn = evaluation.masked
     assert (oracle["l1"][worn] < oracle["l1_occluded"][worn]).all()
+
+
+def test_a_paste_into_the_true_occlusion_leaves_no_mask_and_the_clean_face_no_seam(evaluation):
+    worn = evaluation.masked
+    # biharmonic and the oracle paste repaint every pixel of the true occlusion (a repainted
+    # pixel may still come out within a level of the mask's colour, rarely)
+    for method in ("biharmonic (true occlusion)", "oracle render paste"):
+        assert evaluation.scores[method]["mask_left"][worn].mean() < 0.01
+    assert torch.isnan(evaluation.scores["ours"]["mask_left"][~worn]).all()
+    row = evaluation.table()[0]
+    ours = evaluation.scores["ours"]["seam_step"][worn]
+    assert row["seam_step_median"] == pytest.approx(float(ours.median()))
 
 
 def test_non_determinism_stays_inside_the_map(evaluation):
@@ -95,6 +108,7 @@ def test_the_report_files_hold_the_table(evaluation, tmp_path):
         evaluation.table()[0]["psnr_occluded"])
     table = (tmp_path / "report" / "table.md").read_text()
     assert all(method in table for method in METHODS) and "FID" in table and "SFace" in table
+    assert "seam step" in table and "colour error" in table
     assert [p.name for p in paths[2:]] == ["comparison.png", "failures.png", "by_mask_type.png",
                                            "edit_fidelity.png"]
     assert all(p.stat().st_size > 1000 for p in paths)
@@ -107,6 +121,9 @@ def test_markdown_rows_show_mean_and_std():
            **{name: 1.0 for name in METRICS}, **{f"{name}_std": 0.25 for name in METRICS}}
     line = markdown_table([row]).splitlines()[-1]
     assert line.startswith("| m | 1.00 ± 0.25 | 1.000 ± 0.250") and line.endswith("| — | 3 |")
+    row.update({f"{name}_median": 0.5 for name in METRICS}, mask_left=0.004)
+    line = painting_table([row]).splitlines()[-1]
+    assert line == "| m | 0.50 | 1.00 ± 0.25 | 0.50 | 1.00 ± 0.25 | 0.40 ± 25.00 | 3 |"
 
 
 def test_inception_features_read_a_local_weights_file(tmp_path):
@@ -118,3 +135,28 @@ def test_inception_features_read_a_local_weights_file(tmp_path):
     features = inception_features(images, path)
     assert features.shape == (2, 2048) and torch.isfinite(features).all()
     assert torch.equal(features, inception_features(images, path))
+
+
+def test_the_held_out_guidance_is_kept_and_reused_while_its_inputs_stay(tiny_run, tmp_path):
+    import dataclasses
+
+    from unmasklib.data import as_one_batch, held_out_faces
+    from unmasklib.evaluation.inpainting import held_out_guidance
+    from unmasklib.face3d import load_face_model
+
+    n3d, model = load_n3d(PROFILE, tiny_run), load_face_model()
+    masked = as_one_batch(held_out_faces(PROFILE, tiny_run, progress=False))["masked"][:4]
+    cache = tmp_path / "guidance.pt"
+    found, guidance = held_out_guidance(n3d, masked, PROFILE, model)
+    kept_found, kept = held_out_guidance(n3d, masked, PROFILE, model, cache)
+    assert torch.equal(found, kept_found) and torch.equal(guidance.coeffs, kept.coeffs)
+    stored = torch.load(cache, weights_only=True)
+    stored["coeffs"] = stored["coeffs"] + 1  # a marker: read back only if the file is reused
+    torch.save(stored, cache)
+    assert torch.equal(held_out_guidance(n3d, masked, PROFILE, model, cache)[1].coeffs,
+                       guidance.coeffs + 1)
+    other = dataclasses.replace(PROFILE, fit_steps=PROFILE.fit_steps + 1)
+    refitted = held_out_guidance(n3d, masked, other, model, cache)[1]
+    assert not torch.equal(refitted.coeffs, guidance.coeffs + 1)
+    assert torch.equal(held_out_guidance(n3d, masked[:3], other, model, cache)[1].coeffs,
+                       refitted.coeffs[:3])

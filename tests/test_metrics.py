@@ -145,3 +145,76 @@ def test_diversity_and_best_of_k_against_a_hand_count():
     assert float(metrics.best_of_k_psnr(samples[1:], clean, region)) == pytest.approx(
         10 * np.log10(4 / 0.25))
     assert np.isnan(float(metrics.pairwise_l1(samples[:1], region)))
+
+
+def two_colour_image(inside: tuple[float, float, float], outside: tuple[float, float, float],
+                     region: torch.Tensor) -> torch.Tensor:
+    return torch.where(region > 0.5, torch.tensor(inside).view(1, 3, 1, 1),
+                       torch.tensor(outside).view(1, 3, 1, 1))
+
+
+def test_seam_step_of_two_flat_colours_by_hand():
+    region = torch.zeros(1, 1, 24, 24)
+    region[..., :12] = 1  # the left half, the whole height
+    result = two_colour_image((0.2, 0.0, 0.0), (-0.2, 0.1, 0.0), region)
+    clean = two_colour_image((0.0, 0.0, 0.0), (0.1, 0.0, 0.0), region)
+    # Every inner-ring pixel sees only the inside colour in its inner ring and only the
+    # outside colour in its outer ring: the steps are |a - b| = sqrt(0.4^2 + 0.1^2) and 0.1.
+    assert metrics.boundary_step(result, region)[0] == pytest.approx(0.17 ** 0.5, abs=1e-6)
+    assert metrics.seam_step(result, clean, region)[0] == pytest.approx(
+        0.17 ** 0.5 / 0.1, rel=1e-5)
+    assert metrics.seam_step(clean, clean, region)[0] == pytest.approx(1.0)
+    assert torch.isnan(metrics.seam_step(result, clean, torch.zeros_like(region))).all()
+
+
+def test_seam_step_sees_an_offset_but_not_a_continued_gradient():
+    ramp = torch.linspace(-0.8, 0.8, 32).view(1, 1, 1, 32).expand(1, 3, 32, 32)
+    region = torch.zeros(1, 1, 32, 32)
+    region[..., 10:22, 10:22] = 1
+    # the truth continued: the same jump as the clean image; an offset inside: a larger one
+    assert metrics.seam_step(ramp, ramp, region)[0] == pytest.approx(1.0)
+    shifted = torch.where(region > 0.5, ramp + 0.3, ramp)
+    assert metrics.seam_step(shifted, ramp, region)[0] > 3
+
+
+def test_colour_error_of_black_and_white_is_100():
+    # CIEDE2000 between L* 100 and L* 0 (a* = b* = 0): mean L* 50 makes S_L = 1, so
+    # Delta E = Delta L* = 100.
+    region = torch.ones(1, 1, 8, 8)
+    white, black = torch.ones(1, 3, 8, 8), -torch.ones(1, 3, 8, 8)
+    assert metrics.colour_error(white, black, region)[0] == pytest.approx(100, abs=0.01)
+    assert metrics.colour_error(white, white, region)[0] == pytest.approx(0, abs=1e-9)
+
+
+def test_colour_error_compares_the_regions_mean_lab_colours():
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    region = torch.zeros(1, 1, 10, 10)
+    region[..., 2:8, 2:6] = 1
+    colours = np.array([[0.9, 0.6, 0.5], [0.7, 0.4, 0.3], [0.2, 0.3, 0.9]])  # in [0, 1]
+    top = torch.zeros(1, 1, 10, 10)
+    top[..., :5, :] = 1
+    result = two_colour_image(tuple(colours[0] * 2 - 1), tuple(colours[1] * 2 - 1), top)
+    result = torch.where(region > 0.5, result, -torch.ones(1, 3, 1, 1))
+    clean = torch.full((1, 3, 10, 10), 0.0) + torch.tensor(colours[2] * 2 - 1).view(1, 3, 1, 1)
+    lab = rgb2lab(colours[None], channel_axis=-1)[0]
+    # half of the region (rows 2-4) has the first colour, half (rows 5-7) the second
+    painted = (lab[0] + lab[1]) / 2
+    expected = deltaE_ciede2000(painted, lab[2])
+    assert metrics.colour_error(result.float(), clean.float(), region)[0] == pytest.approx(
+        expected, abs=1e-3)
+
+
+def test_mask_left_counts_the_unpainted_mask_pixels():
+    generator = torch.Generator().manual_seed(0)
+    masked = torch.rand(2, 3, 10, 10, generator=generator) * 2 - 1
+    mask = torch.zeros(2, 1, 10, 10)
+    mask[0, :, 2:6, 2:7] = 1  # 20 pixels
+    painted_region = torch.zeros_like(mask)
+    painted_region[0, :, 2:6, 2:6] = 1  # 16 of them painted, the column 6 left
+    result = torch.where(painted_region > 0.5, masked + 0.5, masked)
+    result[0, 0, 0, 0] += 0.5  # a change outside the mask does not count
+    result[0, 1, 3, 6] += 0.5 * metrics.UNCHANGED_TOLERANCE  # still the mask's colour
+    left = metrics.mask_left(result, masked, mask)
+    assert left[0] == pytest.approx(4 / 20)
+    assert torch.isnan(left[1])

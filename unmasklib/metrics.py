@@ -11,8 +11,10 @@ import math
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from skimage.color import deltaE_ciede2000, rgb2lab
 
-from .images import gaussian_blur, to_uint8
+from .images import dilate, gaussian_blur, to_uint8
 from .real_faces import cosine, features_of_images
 
 DATA_RANGE = 2.0  # [-1, 1]
@@ -36,10 +38,7 @@ def region_mean(values: torch.Tensor, region: torch.Tensor | None) -> torch.Tens
     `(B, 1, H, W)`; NaN for an empty region."""
     if region is None:
         return values.flatten(1).mean(1)
-    weight = region.to(values).expand_as(values)
-    total = weight.flatten(1).sum(1)
-    mean = (values * weight).flatten(1).sum(1) / total
-    return torch.where(total > 0, mean, torch.nan)
+    return region_mean_per_channel(values, region).mean(1)
 
 
 def l1(a: torch.Tensor, b: torch.Tensor, region: torch.Tensor | None = None) -> torch.Tensor:
@@ -196,3 +195,82 @@ def real_identity_similarity(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     features_a = features_of_images(to_uint8(a))
     features_b = features_of_images(to_uint8(b))
     return torch.from_numpy(cosine(features_a, features_b).astype(np.float64))
+
+
+# The seam step's rings: pixels within SEAM_RING of the occlusion's border on either side,
+# compared through local means over a (2 SEAM_WINDOW + 1)^2 window.
+SEAM_RING, SEAM_WINDOW = 3, 3
+# A result pixel within this of the masked input in every channel (1.5 levels of an 8-bit
+# image, in [-1, 1] units) still shows the mask.
+UNCHANGED_TOLERANCE = 3 / 255
+
+
+def _box_sum(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """Sum of `(B, C, H, W)` over a (2 radius + 1)^2 window around each pixel (zeros past the
+    border), same size."""
+    return F.avg_pool2d(x, 2 * radius + 1, stride=1, padding=radius,
+                        count_include_pad=True) * (2 * radius + 1) ** 2
+
+
+def boundary_step(image: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
+    """How far `image` `(B, 3, H, W)` jumps across the border of `region` `(B, 1, H, W)`:
+    for each pixel of the inner ring (region pixels within `SEAM_RING` of the border), the
+    colour distance between the mean of the inner ring's pixels and the mean of the outer
+    ring's pixels (outside, within `SEAM_RING`) in its window; averaged over the inner-ring
+    pixels that have both nearby. `(B,)`; NaN without a border."""
+    image, inside = image.double(), (region > 0.5).double()
+    outside = 1 - inside
+    inner = inside * dilate(outside, SEAM_RING)
+    outer = outside * dilate(inside, SEAM_RING)
+    inner_count, outer_count = _box_sum(inner, SEAM_WINDOW), _box_sum(outer, SEAM_WINDOW)
+    inner_mean = _box_sum(image * inner, SEAM_WINDOW) / inner_count.clamp(min=1)
+    outer_mean = _box_sum(image * outer, SEAM_WINDOW) / outer_count.clamp(min=1)
+    where = inner * (outer_count > 0)
+    return region_mean((inner_mean - outer_mean).norm(dim=1, keepdim=True), where)
+
+
+def seam_step(result: torch.Tensor, clean: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
+    """The jump of `result` across the border of the painted `region`, over the clean image's
+    jump at the same place (`boundary_step`): 1.0 is as seamless as the truth, larger is a
+    visible edge. Images `(B, 3, H, W)` in [-1, 1], region `(B, 1, H, W)`; `(B,)`."""
+    _check_pair(result, clean, region)
+    return boundary_step(result, region) / boundary_step(clean, region)
+
+
+def mean_lab(images: torch.Tensor, region: torch.Tensor) -> np.ndarray:
+    """Mean CIE Lab colour `(B, 3)` of `images` `(B, 3, H, W)` in [-1, 1] inside `region`
+    `(B, 1, H, W)` (sRGB, D65, scikit-image's `rgb2lab`); NaN for an empty region."""
+    rgb = ((images.detach().double().clamp(-1, 1) + 1) / 2).movedim(1, -1).cpu().numpy()
+    lab = torch.from_numpy(rgb2lab(rgb, channel_axis=-1)).movedim(-1, 1)
+    return region_mean_per_channel(lab, region.cpu()).numpy()
+
+
+def region_mean_per_channel(values: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
+    """Mean of `(B, C, H, W)` values per image and channel inside `region` `(B, 1, H, W)`:
+    `(B, C)`; NaN for an empty region."""
+    weight = region.to(values)
+    total = weight.flatten(1).sum(1)
+    means = (values * weight).flatten(2).sum(2) / total[:, None]
+    return torch.where(total[:, None] > 0, means, torch.nan)
+
+
+def colour_error(result: torch.Tensor, clean: torch.Tensor,
+                 region: torch.Tensor) -> torch.Tensor:
+    """CIEDE2000 colour difference (Delta E) `(B,)` between the mean Lab colour of `result`
+    inside `region` and that of `clean` in the same region: a painting that is pinker or
+    darker than the face it replaces scores high even when its detail is right. About 1 is
+    just noticeable; NaN for an empty region."""
+    _check_pair(result, clean, region)
+    painted, truth = mean_lab(result, region), mean_lab(clean, region)
+    return torch.from_numpy(np.asarray(deltaE_ciede2000(painted, truth, channel_axis=-1),
+                                       dtype=np.float64))
+
+
+def mask_left(result: torch.Tensor, masked: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Share `(B,)` in [0, 1] of the true `mask`'s pixels `(B, 1, H, W)` that still show it in
+    `result`: left as the `masked` input was (within `UNCHANGED_TOLERANCE` in every channel),
+    because the painted occlusion stopped short of them. NaN for a face without a mask."""
+    _check_pair(result, masked, mask)
+    unchanged = ((result.double() - masked.double()).abs()
+                 <= UNCHANGED_TOLERANCE).all(1, keepdim=True)
+    return region_mean(unchanged.double(), mask > 0.5)

@@ -18,6 +18,7 @@ from .report import (
     inception_features,
     inception_weights,
     markdown_table,
+    painting_table,
     write_report,
 )
 
@@ -25,5 +26,5 @@ __all__ = [
     "EDIT_VALUES", "METRICS", "EditFidelity", "Evaluation", "InpaintingScores", "N3DReport",
     "edit_fidelity", "edit_fidelity_ceiling", "evaluate", "evaluate_inpainting",
     "evaluate_n3d", "image_scores", "inception_features", "inception_weights",
-    "inpaint_by_every_method", "markdown_table", "read_back", "write_report",
+    "inpaint_by_every_method", "markdown_table", "painting_table", "read_back", "write_report",
 ]

@@ -12,7 +12,10 @@ Per image: L1, PSNR and SSIM over the whole image and inside the true occlusion 
 methods differ: outside it every method returns the input, so whole-image numbers flatter all
 of them), and the identity similarity of the result to the clean face, by our encoder and by
 SFace, a recogniser that learned from real faces (`real_faces`; NaN where YuNet finds no face,
-so its count is given apart: "real_identity_n"). Per method: the
+so its count is given apart: "real_identity_n"). How the painting sits in the face, inside
+the true occlusion: the seam step (the colour jump across its border over the clean image's,
+1 = seamless), the colour error (CIEDE2000 between the mean colours of result and clean face)
+and the mask left (the share of the mask's pixels left as they were). Per method: the
 Frechet distance between the identity embeddings of the results and of the clean faces.
 For ours alone: N3D's occlusion IoU, the non-determinism (K completions with the hidden
 expression drawn from the 3DMM prior: diversity inside and outside the map, best-of-K PSNR)
@@ -42,16 +45,19 @@ from ..data import as_one_batch, held_out_faces, wears_mask
 from ..devices import device_of, in_batches
 from ..face3d import MorphableModel, load_face_model
 from ..fitting import FaceFit
-from ..guidance import Guidance, fitted, guidance_of, n3d_outputs
+from ..guidance import Guidance
 from ..images import to_uint8
 from ..metrics import (
     best_of_k_psnr,
+    colour_error,
     frechet_distance,
     l1,
+    mask_left,
     mean_std,
     occlusion_iou,
     pairwise_l1,
     psnr,
+    seam_step,
     ssim_map,
     ssim_of_map,
 )
@@ -60,11 +66,11 @@ from ..models.backbones import IMAGENET_MEAN, IMAGENET_STD
 from ..painting import paint_prior_samples
 from ..real_faces import cosine, features_of_images
 from .editing import EditFidelity, edit_fidelity, edit_fidelity_ceiling
-from .inpainting import inpaint_by_every_method
+from .inpainting import held_out_guidance, held_out_guidance_file, inpaint_by_every_method
 
-# "real_identity" (SFace, a real-face recogniser) before "identity", whose count is the row's N.
+# "identity" last: its count is the row's N ("real_identity", SFace's, may count fewer).
 METRICS = ("psnr_occluded", "ssim_occluded", "l1_occluded", "psnr", "ssim", "l1",
-           "real_identity", "identity")
+           "seam_step", "colour_error", "mask_left", "real_identity", "identity")
 INCEPTION_FILE = "inception_v3_google"  # torchvision's weights file name in the hub cache
 INCEPTION_SIZE = 299
 
@@ -100,16 +106,21 @@ def inception_features(images: torch.Tensor, weights: str | Path,
     return in_batches(features, images, batch_size=batch_size)
 
 
-def image_scores(results: torch.Tensor, clean: torch.Tensor,
+def image_scores(results: torch.Tensor, clean: torch.Tensor, masked: torch.Tensor,
                  occlusion: torch.Tensor) -> dict[str, torch.Tensor]:
     """The pixel metrics of results `(N, 3, H, W)` against the clean faces, over the whole
-    image and ("_occluded") inside `occlusion` `(N, 1, H, W)` (NaN where it is empty)."""
+    image and ("_occluded") inside the true `occlusion` `(N, 1, H, W)`, and how the painting
+    sits there (`metrics.seam_step`, `colour_error`, `mask_left` against the `masked`
+    inputs); NaN where the occlusion is empty."""
     similarity = ssim_map(results, clean)  # one map serves both regions
     return {"psnr_occluded": psnr(results, clean, occlusion),
             "ssim_occluded": ssim_of_map(similarity, occlusion),
             "l1_occluded": l1(results, clean, occlusion),
             "psnr": psnr(results, clean), "ssim": ssim_of_map(similarity),
-            "l1": l1(results, clean)}
+            "l1": l1(results, clean),
+            "seam_step": seam_step(results, clean, occlusion),
+            "colour_error": colour_error(results, clean, occlusion),
+            "mask_left": mask_left(results, masked, occlusion)}
 
 
 @dataclass
@@ -151,15 +162,18 @@ class Evaluation:
 
     def table(self, mask_type: str | None = None) -> list[dict]:
         """One row per method over the masked faces (or those of one `mask_type`): for each
-        metric its mean, std and count, and the method's Frechet distance."""
+        metric its mean, std, median and count, and the method's Frechet distance."""
         chosen = self.masked if mask_type is None else torch.tensor(
             [kind == mask_type for kind in self.mask_type])
         rows = []
         for method, metrics in self.scores.items():
             row: dict = {"method": method}
             for name in METRICS:
-                row[name], row[f"{name}_std"], row["n"] = mean_std(metrics[name][chosen])
+                values = metrics[name][chosen]
+                row[name], row[f"{name}_std"], row["n"] = mean_std(values)
                 row[f"{name}_n"] = row["n"]
+                finite = values[torch.isfinite(values)]
+                row[f"{name}_median"] = float(finite.median()) if len(finite) else math.nan
             whole = mask_type is None
             row["frechet_identity"] = self.frechet[method] if whole else math.nan
             row["fid"] = self.fid.get(method, math.nan) if whole else math.nan
@@ -199,10 +213,8 @@ def evaluate(generators: Mapping[str, InpaintingGenerator], n3d: N3D, encoder: t
     batch = as_one_batch(held_out_faces(profile, folder, progress))
     fit = FaceFit.of_profile(profile, face_model)
     # The IoU scores N3D's map as it is; G, the biharmonic baseline and the fit get it grown.
-    output = n3d_outputs(n3d, batch["masked"])
-    found = guidance_of(output, 0).occlusion
-    guidance = fitted(guidance_of(output, profile.occlusion_dilation), batch["masked"], fit,
-                      progress=progress)
+    found, guidance = held_out_guidance(n3d, batch["masked"], profile, face_model,
+                                        held_out_guidance_file(folder), progress)
     results = inpaint_by_every_method(generators, guidance, face_model, batch, seed)
     clean, occlusion = batch["clean"], batch["occlusion"]
     worn = wears_mask(batch["mask_type"])
@@ -213,7 +225,7 @@ def evaluate(generators: Mapping[str, InpaintingGenerator], n3d: N3D, encoder: t
     for method, out in results.items():
         features = _embeddings(encoder, out)
         real = cosine(features_of_images(to_uint8(out)), clean_real)
-        scores[method] = {**image_scores(out, clean, occlusion),
+        scores[method] = {**image_scores(out, clean, batch["masked"], occlusion),
                           "real_identity": torch.from_numpy(real.astype("float64")),
                           "identity": (features * clean_features).sum(1).double()}
         frechet[method] = frechet_distance(features[worn], clean_features[worn])
@@ -304,9 +316,27 @@ def markdown_table(rows: list[dict], title: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
+def painting_table(rows: list[dict], title: str = "") -> str:
+    """Rows of `Evaluation.table()` as a Markdown table of how each method's painting sits in
+    the face: seam step and colour error (median, then mean ± std) and the mask left (mean %)."""
+    lines = [title, ""] if title else []
+    lines += ["| method | seam step, median | seam step, mean | colour error ΔE, median "
+              "| colour error ΔE, mean | mask left (% of its pixels) | N |",
+              "|---|---|---|---|---|---|---|"]
+    for row in rows:
+        cells = [f"{row['seam_step_median']:.2f}",
+                 f"{row['seam_step']:.2f} ± {row['seam_step_std']:.2f}",
+                 f"{row['colour_error_median']:.2f}",
+                 f"{row['colour_error']:.2f} ± {row['colour_error_std']:.2f}",
+                 f"{100 * row['mask_left']:.2f} ± {100 * row['mask_left_std']:.2f}"]
+        lines.append(f"| {row['method']} | " + " | ".join(cells) + f" | {row['n']} |")
+    return "\n".join(lines) + "\n"
+
+
 def write_report(evaluation: Evaluation, folder: str | Path) -> list[Path]:
-    """`metrics.json`, `table.md` (the table, then one per mask type) and the figures
-    (`comparison.png`, `failures.png`, `by_mask_type.png`, `edit_fidelity.png`) in `folder`."""
+    """`metrics.json`, `table.md` (the table and the painting's, then one per mask type) and
+    the figures (`comparison.png`, `failures.png`, `by_mask_type.png`, `edit_fidelity.png`) in
+    `folder`."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     summary = evaluation.summary()
@@ -314,7 +344,9 @@ def write_report(evaluation: Evaluation, folder: str | Path) -> list[Path]:
     metrics_path.write_text(json.dumps(summary, indent=1, default=float))
     header = (f"Profile `{evaluation.profile}`, device `{evaluation.device}`, "
               f"{summary['masked_faces']} masked held-out test faces; mean ± std.")
-    parts = [markdown_table(evaluation.table(), f"## All mask types\n\n{header}")]
+    parts = [markdown_table(evaluation.table(), f"## All mask types\n\n{header}"),
+             painting_table(evaluation.table(), "How the painting sits in the face (inside the "
+                            "true occlusion):")]
     parts += [markdown_table(rows, f"## {kind}") for kind, rows in summary["by_mask_type"].items()]
     table_path = folder / "table.md"
     table_path.write_text("\n".join(parts) + f"\n{evaluation.fid_note}\n")
