@@ -205,6 +205,28 @@ def test_colour_error_compares_the_regions_mean_lab_colours():
         expected, abs=1e-3)
 
 
+def test_border_colour_error_compares_the_face_just_inside_and_just_outside():
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    # Painted rows 10-19 (pink), visible rows 0-9 (yellow); the face is columns 0-11, the
+    # rest a blue background that must not count; within 3 pixels of the border only,
+    # so a different colour further inside (rows 13-19) does not count either.
+    colours = np.array([[0.9, 0.6, 0.6], [0.8, 0.75, 0.4], [0.1, 0.2, 0.9], [0.0, 0.0, 0.0]])
+    image = torch.zeros(1, 3, 20, 16)
+    for rows, colour in ((slice(10, 13), 0), (slice(0, 10), 1), (slice(13, 20), 3)):
+        image[..., rows, :] = torch.tensor(colours[colour] * 2 - 1).view(1, 3, 1, 1)
+    image[..., 12:] = torch.tensor(colours[2] * 2 - 1).view(1, 3, 1, 1)
+    region = torch.zeros(1, 1, 20, 16)
+    region[..., 10:, :] = 1
+    face = torch.zeros(1, 1, 20, 16)
+    face[..., :12] = 1
+    lab = rgb2lab(colours[None], channel_axis=-1)[0]
+    expected = deltaE_ciede2000(lab[0], lab[1])
+    got = metrics.border_colour_error(image, region, face, width=3)[0]
+    assert got == pytest.approx(expected, abs=1e-3) and expected > 10
+    assert torch.isnan(metrics.border_colour_error(image, region, torch.zeros_like(face)))[0]
+
+
 def test_mask_left_counts_the_unpainted_mask_pixels():
     generator = torch.Generator().manual_seed(0)
     masked = torch.rand(2, 3, 10, 10, generator=generator) * 2 - 1

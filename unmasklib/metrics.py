@@ -266,6 +266,22 @@ def colour_error(result: torch.Tensor, clean: torch.Tensor,
                                        dtype=np.float64))
 
 
+def border_colour_error(result: torch.Tensor, region: torch.Tensor, within: torch.Tensor,
+                        width: int = 8) -> torch.Tensor:
+    """CIEDE2000 colour difference `(B,)` between the mean Lab colours of `result`
+    `(B, 3, H, W)` in [-1, 1] just inside `region` `(B, 1, H, W)` (the painted pixels within
+    `width` of its border) and just outside it (the visible ones within `width`), both only
+    where `within` `(B, 1, H, W)` is 1 (e.g. the face, so that the background does not count).
+    Needs no clean image: on a real photo it asks whether the painted cheeks have the colour
+    of the visible cheeks above them. NaN where either side is empty."""
+    inside, within = (region > 0.5).to(result), (within > 0.5).to(result)
+    painted = inside * dilate(1 - inside, width) * within
+    visible = (1 - inside) * dilate(inside, width) * within
+    return torch.from_numpy(np.asarray(
+        deltaE_ciede2000(mean_lab(result, painted), mean_lab(result, visible), channel_axis=-1),
+        dtype=np.float64))
+
+
 def mask_left(result: torch.Tensor, masked: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Share `(B,)` in [0, 1] of the true `mask`'s pixels `(B, 1, H, W)` that still show it in
     `result`: left as the `masked` input was (within `UNCHANGED_TOLERANCE` in every channel),

@@ -88,6 +88,19 @@ def held_out_guidance_file(folder: str | Path) -> Path:
     return Path(folder) / "data" / "held-out-guidance.pt"
 
 
+# The methods given the true occlusion; every other paints inside N3D's map.
+TRUE_OCCLUSION_METHODS = ("biharmonic (true occlusion)", "oracle render paste")
+
+
+def painted_regions(methods: list[str], guidance: Guidance,
+                    batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Method name -> the map `(B, 1, H, W)` in {0, 1} it painted inside for a batch of
+    `inpaint_by_every_method`'s results: the true occlusion for `TRUE_OCCLUSION_METHODS`,
+    N3D's map (`guidance.occlusion`) for the others. Its border is where a seam would show."""
+    return {name: batch["occlusion"] if name in TRUE_OCCLUSION_METHODS else guidance.occlusion
+            for name in methods}
+
+
 def inpaint_by_every_method(generators: Mapping[str, InpaintingGenerator], guidance: Guidance,
                             face_model: MorphableModel, batch: Mapping[str, torch.Tensor],
                             seed: int = 0) -> dict[str, torch.Tensor]:

@@ -12,10 +12,11 @@ Per image: L1, PSNR and SSIM over the whole image and inside the true occlusion 
 methods differ: outside it every method returns the input, so whole-image numbers flatter all
 of them), and the identity similarity of the result to the clean face, by our encoder and by
 SFace, a recogniser that learned from real faces (`real_faces`; NaN where YuNet finds no face,
-so its count is given apart: "real_identity_n"). How the painting sits in the face, inside
-the true occlusion: the seam step (the colour jump across its border over the clean image's,
-1 = seamless), the colour error (CIEDE2000 between the mean colours of result and clean face)
-and the mask left (the share of the mask's pixels left as they were). Per method: the
+so its count is given apart: "real_identity_n"). How the painting sits in the face: the
+seam step (the colour jump across the border of the region the method painted, over the clean
+image's there, 1 = seamless), the colour error inside the true occlusion (CIEDE2000 between
+the mean colours of result and clean face) and the mask left (the share of the mask's pixels
+left as they were). Per method: the
 Frechet distance between the identity embeddings of the results and of the clean faces.
 For ours alone: N3D's occlusion IoU, the non-determinism (K completions with the hidden
 expression drawn from the 3DMM prior: diversity inside and outside the map, best-of-K PSNR)
@@ -66,7 +67,12 @@ from ..models.backbones import IMAGENET_MEAN, IMAGENET_STD
 from ..painting import paint_prior_samples
 from ..real_faces import cosine, features_of_images
 from .editing import EditFidelity, edit_fidelity, edit_fidelity_ceiling
-from .inpainting import held_out_guidance, held_out_guidance_file, inpaint_by_every_method
+from .inpainting import (
+    held_out_guidance,
+    held_out_guidance_file,
+    inpaint_by_every_method,
+    painted_regions,
+)
 
 # "identity" last: its count is the row's N ("real_identity", SFace's, may count fewer).
 METRICS = ("psnr_occluded", "ssim_occluded", "l1_occluded", "psnr", "ssim", "l1",
@@ -107,18 +113,19 @@ def inception_features(images: torch.Tensor, weights: str | Path,
 
 
 def image_scores(results: torch.Tensor, clean: torch.Tensor, masked: torch.Tensor,
-                 occlusion: torch.Tensor) -> dict[str, torch.Tensor]:
+                 occlusion: torch.Tensor, painted: torch.Tensor) -> dict[str, torch.Tensor]:
     """The pixel metrics of results `(N, 3, H, W)` against the clean faces, over the whole
     image and ("_occluded") inside the true `occlusion` `(N, 1, H, W)`, and how the painting
-    sits there (`metrics.seam_step`, `colour_error`, `mask_left` against the `masked`
-    inputs); NaN where the occlusion is empty."""
+    sits there: the seam across the border of the region it `painted` `(N, 1, H, W)`
+    (`metrics.seam_step`), the `colour_error` inside the true occlusion and the `mask_left`
+    against the `masked` inputs; NaN where the occlusion is empty."""
     similarity = ssim_map(results, clean)  # one map serves both regions
     return {"psnr_occluded": psnr(results, clean, occlusion),
             "ssim_occluded": ssim_of_map(similarity, occlusion),
             "l1_occluded": l1(results, clean, occlusion),
             "psnr": psnr(results, clean), "ssim": ssim_of_map(similarity),
             "l1": l1(results, clean),
-            "seam_step": seam_step(results, clean, occlusion),
+            "seam_step": seam_step(results, clean, painted),
             "colour_error": colour_error(results, clean, occlusion),
             "mask_left": mask_left(results, masked, occlusion)}
 
@@ -216,6 +223,7 @@ def evaluate(generators: Mapping[str, InpaintingGenerator], n3d: N3D, encoder: t
     found, guidance = held_out_guidance(n3d, batch["masked"], profile, face_model,
                                         held_out_guidance_file(folder), progress)
     results = inpaint_by_every_method(generators, guidance, face_model, batch, seed)
+    painted = painted_regions(list(results), guidance, batch)
     clean, occlusion = batch["clean"], batch["occlusion"]
     worn = wears_mask(batch["mask_type"])
     # Identity similarity and the Frechet distance share one embedding of every image.
@@ -225,7 +233,8 @@ def evaluate(generators: Mapping[str, InpaintingGenerator], n3d: N3D, encoder: t
     for method, out in results.items():
         features = _embeddings(encoder, out)
         real = cosine(features_of_images(to_uint8(out)), clean_real)
-        scores[method] = {**image_scores(out, clean, batch["masked"], occlusion),
+        scores[method] = {**image_scores(out, clean, batch["masked"], occlusion,
+                                         painted[method]),
                           "real_identity": torch.from_numpy(real.astype("float64")),
                           "identity": (features * clean_features).sum(1).double()}
         frechet[method] = frechet_distance(features[worn], clean_features[worn])
