@@ -38,6 +38,7 @@ class Profile:
     # 2,000 steps need a larger one. lambda_id, lambda_lm: the seed's phase-1 weights.
     n3d_backbone: str = "resnet18"     # "small", "resnet18", "resnet50" (the paper's)
     n3d_width: int = 32                # first stage's channels of the "small" backbone
+    n3d_detail_width: int = 8          # the occlusion head's full-resolution step (0: none)
     n3d_steps: int = 2000
     n3d_batch: int = 8
     n3d_lr: float = 5e-4

@@ -57,7 +57,7 @@ def build_n3d(settings: dict, seed: int, face_model: MorphableModel) -> N3D:
     the CPU, its random initial weights fixed by `seed`."""
     with seeded_torch(seed, N3D_NAME, "init"):
         return N3D(settings["backbone"], settings["image_size"], face_model.layout,
-                   width=settings["width"])
+                   width=settings["width"], detail_width=settings.get("detail_width", 0))
 
 
 def build_inpainting(settings: dict, seed: int) -> tuple[InpaintingGenerator, PatchDiscriminator]:

@@ -51,6 +51,7 @@ def n3d_settings(profile: Profile) -> dict:
     return {"data_version": DATA_VERSION, "train_samples": profile.train_samples,
             "image_size": profile.image_size, "batch": profile.n3d_batch,
             "backbone": profile.n3d_backbone, "width": profile.n3d_width,
+            "detail_width": profile.n3d_detail_width,
             "lambda_id": profile.lambda_id, "lambda_lm": profile.lambda_lm,
             "unmasked_probability": profile.n3d_unmasked_probability,
             "coefficient_weights": "visibility", "precision": profile.n3d_precision}
