@@ -158,5 +158,6 @@ def test_the_held_out_guidance_is_kept_and_reused_while_its_inputs_stay(tiny_run
     other = dataclasses.replace(PROFILE, fit_steps=PROFILE.fit_steps + 1)
     refitted = held_out_guidance(n3d, masked, other, model, cache)[1]
     assert not torch.equal(refitted.coeffs, guidance.coeffs + 1)
-    assert torch.equal(held_out_guidance(n3d, masked[:3], other, model, cache)[1].coeffs,
-                       refitted.coeffs[:3])
+    # other images: fitted anew (a batch of another size may move a float ulp, never the +1)
+    assert torch.allclose(held_out_guidance(n3d, masked[:3], other, model, cache)[1].coeffs,
+                          refitted.coeffs[:3], atol=1e-3)

@@ -55,9 +55,32 @@ def test_noise_replaces_the_hidden_pixels_and_a_seed_fixes_it():
     assert abs(float(a[hidden].std()) - 1.0) < 0.05  # N(0, 1) noise, not the mask's colours
 
 
+def as_if_trained(generator: InpaintingGenerator) -> InpaintingGenerator:
+    """`generator` with a random last layer: a new G's is zero (it paints the render as it is,
+    whatever its noise), a trained one's is not."""
+    torch.nn.init.normal_(generator.to_rgb.weight, std=0.05)
+    return generator
+
+
+def test_an_untrained_g_paints_the_render_it_follows_and_learns_a_correction():
+    torch.manual_seed(0)
+    masked, occlusion, render = inputs()
+    render = render * 1.5  # partly past [-1, 1]: the painting is clamped
+    residual = InpaintingGenerator(64, width=8).eval()
+    hidden = occlusion.expand_as(masked) > 0
+    out = residual(masked, occlusion, render)
+    assert torch.equal(out[hidden], render.clamp(-1, 1)[hidden])
+    scratch = InpaintingGenerator(64, width=8, residual=False).eval()
+    assert (scratch(masked, occlusion, render) - render.clamp(-1, 1))[hidden].abs().mean() > 0.3
+    # the correction's gradient reaches G's last layer where the painting is not clamped
+    residual.train()
+    residual(masked, occlusion, render).square().sum().backward()
+    assert residual.to_rgb.weight.grad.abs().sum() > 0
+
+
 def test_the_seed_changes_the_painting_and_fixes_it():
     torch.manual_seed(0)
-    generator = InpaintingGenerator(64, width=8).eval()
+    generator = as_if_trained(InpaintingGenerator(64, width=8)).eval()
     masked, occlusion, render = inputs()
     one = generator(masked, occlusion, render, torch.Generator().manual_seed(1))
     again = generator(masked, occlusion, render, torch.Generator().manual_seed(1))

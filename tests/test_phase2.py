@@ -204,8 +204,8 @@ def test_renders_come_from_the_truth_with_the_given_probability():
     def same(a: torch.Tensor, b: torch.Tensor) -> bool:
         return torch.allclose(a, b, rtol=0, atol=1e-5)
 
-    assert same(always[0], of_truth[0]) and same(never[0], of_guess[0])
-    assert same(always[1], of_guess[1])  # no ground truth: N3D's guess, always
+    assert same(always.image[0], of_truth[0]) and same(never.image[0], of_guess[0])
+    assert same(always.image[1], of_guess[1])  # no ground truth: N3D's guess, always
 
 
 def test_biharmonic_inpainting_continues_a_linear_ramp_and_keeps_the_rest():

@@ -69,6 +69,11 @@ class Profile:
     lambda_adv: float = 0.01
     lambda_gp: float = 10.0
     truth_render_probability: float = 0.5
+    # G paints a correction of the render (`InpaintingGenerator(residual=True)`) rather than
+    # colours from scratch.
+    residual_g: bool = True
+    # ... of the render made to agree with the visible photo (`painting.photo_matched_render`).
+    matched_guide: bool = True
     # Pixels N3D's occlusion map is grown by before painting. Chosen on training faces (cpu
     # N3D): mask pixels left outside the map 4.8 % at 0, 2.0 % at 1, 1.1 % at 2, 0.7 % at 3,
     # while the skin painted over needlessly grows 2.5, 7.9, 15, 24 %; a mask remnant is far

@@ -71,6 +71,35 @@ def dilate(mask: torch.Tensor, pixels: int) -> torch.Tensor:
     return F.max_pool2d(mask, 2 * pixels + 1, stride=1, padding=pixels)
 
 
+def erode(mask: torch.Tensor, pixels: int) -> torch.Tensor:
+    """`(B, 1, H, W)` binary mask shrunk by `pixels` in every direction (`dilate`'s dual)."""
+    return 1 - dilate(1 - mask, pixels)
+
+
+def push_pull_fill(values: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """`values` `(B, C, H, W)` where `known` `(B, 1, H, W)` in {0, 1} is 1, and elsewhere a
+    smooth continuation of them (push-pull, as in Gortler et al. 1996's Lumigraph).
+
+    Pull: a pyramid of 2 x 2 cells, each the mean of its known children, known as soon as one
+    child is (weight min(1, 4 x the children's mean weight)). Push: from the one-pixel top
+    back down, each level keeps its own mean where it is known and takes the coarser level's,
+    bilinearly upsampled, where it is not:
+        estimate_k = weight_k * mean_k + (1 - weight_k) * upsample(estimate_k+1).
+    An unknown pixel gets the known values nearest it; zeros where nothing is known."""
+    means, weights = [values], [known.to(values)]
+    while min(means[-1].shape[-2:]) > 1:
+        weight = F.avg_pool2d(weights[-1], 2, ceil_mode=True)
+        total = F.avg_pool2d(means[-1] * weights[-1], 2, ceil_mode=True)
+        means.append(total / weight.clamp(min=1e-12))
+        weights.append((4 * weight).clamp(max=1))
+    estimate = means[-1] * weights[-1]
+    for mean, weight in zip(reversed(means[:-1]), reversed(weights[:-1]), strict=True):
+        coarse = F.interpolate(estimate, size=mean.shape[-2:], mode="bilinear",
+                               align_corners=False)
+        estimate = weight * mean + (1 - weight) * coarse
+    return estimate
+
+
 def paste(base: np.ndarray, overlay: torch.Tensor, where: torch.Tensor) -> np.ndarray:
     """uint8 images `(B, H, W, 3)` with `overlay` `(B, 3, H, W)` in [-1, 1] pasted where
     `where` `(B, H, W)` is True; elsewhere the result is `base`, bit for bit."""

@@ -1,6 +1,13 @@
 """G paints: the masked faces, N3D's guidance and the render of its coefficients in, the
 composite out; with the expression edited, or drawn K times from the 3DMM prior.
 
+The render G follows is first made to agree with the photo (`photo_matched_render`): the
+fitted face's colours are right on average but not pixel by pixel (its light is a few
+spherical harmonics, its albedo a linear model), so at the occlusion's border the render
+jumps against the visible skin. The difference between photo and render on the visible face
+is carried smoothly into the occlusion (`images.push_pull_fill`) and added to the render;
+what lies off the face (background, neck) is continued from the visible pixels around it.
+
     results = paint(G, face_model, masked, guidance, seed=0)                 # (N, 3, H, W)
     smiles = paint_edited(G, face_model, masked, guidance, {"jaw_open": 1.5})
     samples = paint_prior_samples(G, face_model, masked[:1], guidance, k=8)  # (8, 3, H, W)
@@ -11,9 +18,44 @@ from __future__ import annotations
 import torch
 
 from .devices import device_of, in_batches
-from .face3d import MorphableModel, render_faces
+from .face3d import MorphableModel, RenderOutput, render_faces
 from .guidance import Guidance
+from .images import erode, push_pull_fill
 from .models import InpaintingGenerator
+
+# Face pixels this close to the render's silhouette do not say how the photo differs from the
+# render: where the photo's outline is a pixel off, they compare skin with background.
+SILHOUETTE_MARGIN = 2
+# Nor do visible face pixels that differ from the render by more than this in some channel
+# ([-1, 1] units): a mask remnant beside N3D's map, hair over the forehead, the background
+# past a misplaced outline. Filled in, they would tint the whole painting.
+AGREEMENT = 0.3
+
+
+def photo_matched_render(render: RenderOutput, masked: torch.Tensor,
+                         occlusion: torch.Tensor) -> torch.Tensor:
+    """The render `(B, 3, H, W)` in [-1, 1] made to agree with the visible photo: equal to
+    `masked` `(B, 3, H, W)` in [-1, 1] outside `occlusion` `(B, 1, H, W)` in {0, 1}; inside
+    it, on the face, the render plus the photo-minus-render difference of the visible face
+    (`SILHOUETTE_MARGIN` pixels inside its outline, where it is under `AGREEMENT`) filled in
+    smoothly; off the face, the visible pixels off the face filled in."""
+    visible, face = 1 - occlusion, render.face_mask
+    difference = masked - render.image
+    agrees = (difference.abs().amax(1, keepdim=True) < AGREEMENT).to(masked)
+    offset = push_pull_fill(difference, visible * erode(face, SILHOUETTE_MARGIN) * agrees)
+    surround = push_pull_fill(masked, visible * (1 - face))
+    inside = torch.where(face > 0.5, render.image + offset, surround).clamp(-1, 1)
+    return torch.where(occlusion > 0.5, inside, masked)
+
+
+def render_guide(generator: InpaintingGenerator, render: RenderOutput, masked: torch.Tensor,
+                 occlusion: torch.Tensor) -> torch.Tensor:
+    """The render channel `(B, 3, H, W)` `generator` was trained to follow: the
+    `photo_matched_render` when it was trained so (`generator.matched_guide`), else the
+    render's image as it is."""
+    if generator.matched_guide:
+        return photo_matched_render(render, masked, occlusion)
+    return render.image
 
 
 @torch.no_grad()
@@ -26,8 +68,9 @@ def paint(generator: InpaintingGenerator, face_model: MorphableModel, masked: to
 
     def paint_batch(images: torch.Tensor, occlusion: torch.Tensor,
                     coeffs: torch.Tensor) -> torch.Tensor:
-        render = render_faces(face_model, coeffs, generator.image_size).image
-        return generator(images, occlusion, render, noise)
+        render = render_faces(face_model, coeffs, generator.image_size)
+        return generator(images, occlusion, render_guide(generator, render, images, occlusion),
+                         noise)
 
     return in_batches(paint_batch, masked, guidance.occlusion, guidance.coeffs,
                       batch_size=batch_size, device=device_of(generator))

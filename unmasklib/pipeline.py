@@ -46,7 +46,7 @@ from .fitting import FaceFit
 from .guidance import Guidance, fitted, n3d_guidance
 from .images import from_uint8, load_rgb, to_uint8
 from .models import InpaintingGenerator
-from .painting import with_prior_expressions
+from .painting import render_guide, with_prior_expressions
 from .trained import load_inpainting, load_n3d
 
 POSE_NAMES = ("yaw", "pitch", "roll")
@@ -174,9 +174,11 @@ class UnmaskSession:
         chosen = (edit_coeffs(u.face_model, self.guidance.coeffs.to(u.device), expression,
                               pose, light)
                   if coeffs is None else coeffs.reshape(1, -1).to(u.device))
-        render = render_faces(u.face_model, chosen, u.image_size).image
-        painted = u.generator(self.working.to(u.device), self.guidance.occlusion.to(u.device),
-                              render, torch.Generator().manual_seed(seed)).cpu()
+        render = render_faces(u.face_model, chosen, u.image_size)
+        working, occlusion = self.working.to(u.device), self.guidance.occlusion.to(u.device)
+        painted = u.generator(working, occlusion,
+                              render_guide(u.generator, render, working, occlusion),
+                              torch.Generator().manual_seed(seed)).cpu()
         crop = to_uint8(painted[0])
         rows, cols = self.box
         window = warp_to_photo(crop, window_of(self.matrix, cols.start, rows.start),
@@ -184,7 +186,7 @@ class UnmaskSession:
         image = self.pixels.copy()
         inside = self.occlusion[self.box]
         image[self.box][inside] = window[inside]
-        return UnmaskResult(image, self.occlusion.copy(), crop, to_uint8(render[0].cpu()),
+        return UnmaskResult(image, self.occlusion.copy(), crop, to_uint8(render.image[0].cpu()),
                             chosen[0].cpu())
 
 

@@ -65,7 +65,9 @@ def build_inpainting(settings: dict, seed: int) -> tuple[InpaintingGenerator, Pa
     random initial weights fixed by `seed`."""
     with seeded_torch(seed, inpainting_name(settings["use_render"]), "init"):
         generator = InpaintingGenerator(settings["image_size"], settings["width"],
-                                        settings["use_render"])
+                                        settings["use_render"],
+                                        settings.get("residual", False),
+                                        settings.get("matched_guide", False))
         critic = PatchDiscriminator(settings["critic_width"])
     return generator, critic
 

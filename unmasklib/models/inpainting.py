@@ -1,6 +1,7 @@
 """Phase 2's networks: the inpainting U-Net G and the PatchGAN critic D.
 
-    G([noisy masked image, occlusion, 3D render])  (B, 7, H, W) -> painted face (B, 3, H, W)
+    G([noisy masked image, occlusion, 3D render])  (B, 7, H, W) -> correction (B, 3, H, W)
+    painted = clamp(3D render + correction, -1, 1)
     composite = occlusion * painted + (1 - occlusion) * masked image
 
 G is a U-Net: a full-resolution stem, stride-2 convolutions down to a 16 x 16 bottleneck
@@ -13,6 +14,13 @@ skip rather than concatenating it halves the input of the decoder's convolutions
 run at the finest resolutions: the whole G costs a third fewer FLOPs.
 Ending the encoder at a fixed 16 x 16 whatever the image size keeps the six residual blocks,
 which see the whole face, at the same cost per image at every resolution.
+
+G paints a correction of the render rather than colours from scratch (`residual=True`): its
+last convolution starts at zero, so an untrained G pastes the render, whose colours come from
+the fitted face's own albedo and light, and training only has to learn what the render gets
+wrong (the skin's detail, what lies off the mesh, the mouth N3D could not see). Painting from
+scratch (`residual=False`, a tanh of the last convolution) is the ablation: its colours drift
+(a pinker lower face than the visible one).
 
 What G returns is the composite: pixels outside the occlusion are the input's, exactly (the
 occlusion is binary). The noise in the hidden region (`inject_noise`) is what a new seed
@@ -94,12 +102,18 @@ class InpaintingGenerator(nn.Module):
         masked `(B, 3, H, W)` in [-1, 1], the face with its mask; occlusion `(B, 1, H, W)` in
         {0, 1} (1: hidden); render `(B, 3, H, W)` in [-1, 1], the 3D face to follow (black
         background). `generator` fixes the noise of the hidden region (`inject_noise`).
-    use_render=False builds the "no 3D prior" ablation: same network, render channels zeroed.
+    use_render=False builds the "no 3D prior" ablation: same network, render channels zeroed
+    (and with `residual`, a correction of mid-grey). residual=False: G paints from scratch.
+    matched_guide: whether the render it follows is `painting.photo_matched_render` (its
+    callers make that render; G only remembers which it learned).
     """
 
-    def __init__(self, image_size: int, width: int = 32, use_render: bool = True) -> None:
+    def __init__(self, image_size: int, width: int = 32, use_render: bool = True,
+                 residual: bool = True, matched_guide: bool = True) -> None:
         super().__init__()
-        self.image_size, self.use_render = image_size, use_render
+        self.image_size, self.use_render, self.residual = image_size, use_render, residual
+        # Read by its callers (`painting.render_guide`): which render G learned to follow.
+        self.matched_guide = matched_guide
         levels = downsampling_steps(image_size)
         channels = [width * min(2 ** level, MAX_WIDTH_FACTOR) for level in range(levels + 1)]
         self.stem = conv_norm_relu(INPUT_CHANNELS, channels[0])
@@ -113,10 +127,14 @@ class InpaintingGenerator(nn.Module):
         self.mix = nn.ModuleList(conv_norm_relu(channels[k], channels[k])
                                  for k in reversed(range(levels)))
         self.to_rgb = nn.Conv2d(channels[0], 3, 3, padding=1)
+        if residual:
+            nn.init.zeros_(self.to_rgb.weight)
+            nn.init.zeros_(self.to_rgb.bias)
 
     def paint(self, inputs: torch.Tensor) -> torch.Tensor:
         """The raw painting `(B, 3, H, W)` in [-1, 1] of G's 7-channel input (every pixel,
-        before compositing)."""
+        before compositing): the render (its last 3 channels) plus G's correction, or G's
+        colours alone without `residual`."""
         x = self.stem(inputs)
         skips = [x]
         for down in self.down:
@@ -125,6 +143,8 @@ class InpaintingGenerator(nn.Module):
         x = self.bottleneck(x)
         for lift, mix, skip in zip(self.lift, self.mix, reversed(skips[:-1]), strict=True):
             x = mix(F.interpolate(lift(x), scale_factor=2.0, mode="nearest") + skip)
+        if self.residual:
+            return (inputs[:, -3:] + self.to_rgb(x)).clamp(-1, 1)
         return torch.tanh(self.to_rgb(x))
 
     def inputs(self, masked: torch.Tensor, occlusion: torch.Tensor, render: torch.Tensor,

@@ -31,12 +31,12 @@ from ..config import Profile, resolve_run
 from ..data import held_out_faces, train_faces
 from ..data.synthetic import DATA_VERSION
 from ..devices import pick_device
-from ..face3d import MorphableModel, load_face_model, render_faces
+from ..face3d import MorphableModel, RenderOutput, load_face_model, render_faces
 from ..guidance import guidance_of, n3d_guidance
 from ..losses import critic_wasserstein, gradient_penalty, phase2_generator_loss
 from ..models import N3D, InpaintingGenerator
 from ..models.identity import identity_similarity
-from ..painting import paint
+from ..painting import paint, render_guide
 from ..trained import build_inpainting, inpainting_name, load_inpainting
 from .batches import Batches, step_generator
 from .distributed import unwrapped, world
@@ -58,20 +58,21 @@ def inpainting_settings(profile: Profile, use_render: bool,
             "lambda_id": profile.inpaint_lambda_id, "lambda_tv": profile.lambda_tv,
             "lambda_adv": profile.lambda_adv, "lambda_gp": profile.lambda_gp,
             "truth_render_probability": truth_probability if use_render else 0.0,
-            "occlusion_dilation": profile.occlusion_dilation}
+            "occlusion_dilation": profile.occlusion_dilation, "residual": profile.residual_g,
+            "matched_guide": profile.matched_guide}
 
 
 def guide_renders(face_model: MorphableModel, batch: Mapping[str, torch.Tensor],
                   n3d_coeffs: torch.Tensor, truth_probability: float,
-                  generator: torch.Generator) -> torch.Tensor:
-    """The renders `(B, 3, H, W)` G sees in a training batch: of N3D's coefficients
-    `n3d_coeffs` `(B, size)`, or with probability `truth_probability` per sample of the true
-    ones `batch["coeffs"]` (samples without ground truth always use N3D's)."""
+                  generator: torch.Generator) -> RenderOutput:
+    """The renders G follows in a training batch: of N3D's coefficients `n3d_coeffs`
+    `(B, size)`, or with probability `truth_probability` per sample of the true ones
+    `batch["coeffs"]` (samples without ground truth always use N3D's)."""
     coin = torch.rand(len(n3d_coeffs), generator=generator) < truth_probability
     use_truth = coin.to(n3d_coeffs.device) & batch["has_ground_truth"].bool()
     coeffs = torch.where(use_truth[:, None], batch["coeffs"].nan_to_num(), n3d_coeffs)
     with torch.no_grad():
-        return render_faces(face_model, coeffs, batch["masked"].shape[-1]).image
+        return render_faces(face_model, coeffs, batch["masked"].shape[-1])
 
 
 def inpainting_step(critic_optimizer: torch.optim.Optimizer, n3d: N3D,
@@ -92,7 +93,8 @@ def inpainting_step(critic_optimizer: torch.optim.Optimizer, n3d: N3D,
         occlusion = guidance.occlusion
         render = guide_renders(face_model, batch, guidance.coeffs,
                                settings["truth_render_probability"], draws)
-        result = generator(batch["masked"], occlusion, render, draws)
+        guide = render_guide(unwrapped(generator), render, batch["masked"], occlusion)
+        result = generator(batch["masked"], occlusion, guide, draws)
 
         critic.requires_grad_(True)
         distance = critic_wasserstein(critic(batch["clean"], occlusion),

@@ -1,0 +1,99 @@
+"""The render G follows, made to agree with the photo: push-pull fill and the matched render."""
+
+from __future__ import annotations
+
+import torch
+
+from unmasklib.face3d import load_face_model, render_faces
+from unmasklib.images import erode, push_pull_fill
+from unmasklib.painting import SILHOUETTE_MARGIN, photo_matched_render
+
+
+def test_push_pull_keeps_the_known_pixels_and_fills_a_constant_with_itself():
+    g = torch.Generator().manual_seed(0)
+    values = torch.rand(2, 3, 37, 50, generator=g)
+    known = (torch.rand(2, 1, 37, 50, generator=g) > 0.9).float()
+    filled = push_pull_fill(values, known)
+    assert torch.equal(filled[known.expand_as(values) > 0], values[known.expand_as(values) > 0])
+    constant = torch.full_like(values, 0.3)
+    assert (push_pull_fill(constant, known) - 0.3).abs().max() < 1e-6
+    assert torch.equal(push_pull_fill(values, torch.zeros_like(known)), torch.zeros_like(values))
+
+
+def test_push_pull_between_two_known_corners_by_hand():
+    # 4 x 4, known 0 at the top left and 15 at the bottom right. Pull: the 2 x 2 level keeps 0
+    # and 15 in its diagonal cells, the 1 x 1 top their mean 7.5. Push: level 1's empty cells
+    # take 7.5; level 0's pixels the bilinear upsampling of [[0, 7.5], [7.5, 15]] (at
+    # positions -1/4, 1/4, 3/4, 5/4 of a cell, clamped at the image's edge).
+    values = torch.arange(16.0).reshape(1, 1, 4, 4)
+    known = torch.zeros(1, 1, 4, 4)
+    known[..., 0, 0] = known[..., 3, 3] = 1
+    weights = torch.tensor([0.0, 0.25, 0.75, 1.0])  # how far each row/column is toward cell 1
+    coarse = torch.tensor([[0.0, 7.5], [7.5, 15.0]])
+    expected = ((1 - weights)[:, None] * (1 - weights)[None] * coarse[0, 0]
+                + (1 - weights)[:, None] * weights[None] * coarse[0, 1]
+                + weights[:, None] * (1 - weights)[None] * coarse[1, 0]
+                + weights[:, None] * weights[None] * coarse[1, 1])
+    expected[0, 0], expected[3, 3] = 0.0, 15.0
+    assert torch.allclose(push_pull_fill(values, known)[0, 0], expected, atol=1e-6)
+
+
+def test_an_unknown_pixel_takes_the_nearer_known_value():
+    values = torch.zeros(1, 1, 32, 32)
+    values[..., :, :4] = -1
+    values[..., :, 28:] = 1
+    known = torch.zeros(1, 1, 32, 32)
+    known[..., :, :4] = known[..., :, 28:] = 1
+    row = push_pull_fill(values, known)[0, 0, 16]
+    assert (row[4:28].diff() >= -1e-6).all()       # rises from the left side to the right
+    assert row[6] < -0.5 and row[25] > 0.5 and abs(float(row[15] + row[16])) < 1e-5
+
+
+def scene(size: int = 64):
+    model = load_face_model()
+    coeffs = model.sample_coeffs(2, torch.Generator().manual_seed(2))
+    render = render_faces(model, coeffs, size)
+    occlusion = torch.zeros(2, 1, size, size)
+    occlusion[..., size // 2: 3 * size // 4, size // 4: 3 * size // 4] = 1
+    return render, occlusion
+
+
+def test_a_photo_that_is_the_render_gives_the_render_back():
+    render, occlusion = scene()
+    photo = render.image
+    assert torch.allclose(photo_matched_render(render, photo, occlusion), photo, atol=1e-6)
+
+
+def test_a_colour_cast_of_the_visible_face_is_carried_under_the_occlusion():
+    render, occlusion = scene()
+    cast = torch.tensor([0.1, -0.05, 0.02]).view(1, 3, 1, 1)
+    background = torch.tensor([0.2, 0.4, -0.3]).view(1, 3, 1, 1)
+    face = render.face_mask
+    photo = torch.where(face > 0.5, render.image + cast, background.expand_as(render.image))
+    masked = torch.where(occlusion > 0.5, torch.ones_like(photo), photo)  # a white mask
+    guide = photo_matched_render(render, masked, occlusion)
+    assert torch.equal(guide[occlusion.expand_as(guide) < 0.5],
+                       masked[occlusion.expand_as(masked) < 0.5])
+    inside_face = ((occlusion > 0.5) & (face > 0.5)).expand_as(guide)
+    expected = (render.image + cast).clamp(-1, 1)
+    assert (guide - expected)[inside_face].abs().max() < 1e-5
+    off_face = ((occlusion > 0.5) & (face < 0.5)).expand_as(guide)
+    assert off_face.any()
+    assert (guide - background)[off_face].abs().max() < 1e-5
+
+
+def test_mask_remnants_and_the_silhouette_do_not_tint_the_guide():
+    render, occlusion = scene()
+    face = render.face_mask
+    photo = render.image.clone()
+    # A black strap beside the occlusion, and a one-pixel ring of background just inside the
+    # render's outline (the photo's outline a pixel off): both far from the render.
+    strap = torch.zeros_like(occlusion)
+    strap[..., 3 * 64 // 4: 3 * 64 // 4 + 2, 16:48] = 1
+    outline = face - erode(face, 1)
+    photo = torch.where((strap * face) > 0.5, -torch.ones_like(photo), photo)
+    photo = torch.where(outline > 0.5, torch.full_like(photo, 0.9), photo)
+    assert SILHOUETTE_MARGIN >= 1
+    guide = photo_matched_render(render, photo, occlusion)
+    inside_face = ((occlusion > 0.5) & (face > 0.5)).expand_as(guide)
+    assert (guide - render.image)[inside_face].abs().max() < 1e-5
