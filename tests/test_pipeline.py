@@ -176,3 +176,9 @@ def test_turning_the_light_changes_the_render_and_names_are_checked(unmasker, fa
     assert columns[1][32:].sum() - columns[1][:32].sum() > 0
     with pytest.raises(KeyError, match="azimuth"):
         session.update(light={"colour": 1.0})
+
+
+def test_an_empty_occlusion_gives_the_photo_back_unchanged(unmasker, face):
+    photo = np.asarray(face)[5:45, 3:53]  # another size than the working crop
+    result = unmasker.session(photo, occlusion=np.zeros(photo.shape[:2], bool)).update(seed=0)
+    assert np.array_equal(result.image, photo) and not result.occlusion.any()

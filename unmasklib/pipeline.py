@@ -180,12 +180,13 @@ class UnmaskSession:
                               render_guide(u.generator, render, working, occlusion),
                               torch.Generator().manual_seed(seed)).cpu()
         crop = to_uint8(painted[0])
-        rows, cols = self.box
-        window = warp_to_photo(crop, window_of(self.matrix, cols.start, rows.start),
-                               rows.stop - rows.start, cols.stop - cols.start)
         image = self.pixels.copy()
-        inside = self.occlusion[self.box]
-        image[self.box][inside] = window[inside]
+        if self.occlusion.any():  # nothing found to paint: the photo as it is
+            rows, cols = self.box
+            window = warp_to_photo(crop, window_of(self.matrix, cols.start, rows.start),
+                                   rows.stop - rows.start, cols.stop - cols.start)
+            inside = self.occlusion[self.box]
+            image[self.box][inside] = window[inside]
         return UnmaskResult(image, self.occlusion.copy(), crop, to_uint8(render.image[0].cpu()),
                             chosen[0].cpu())
 
