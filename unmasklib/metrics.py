@@ -212,16 +212,21 @@ def _box_sum(x: torch.Tensor, radius: int) -> torch.Tensor:
                         count_include_pad=True) * (2 * radius + 1) ** 2
 
 
+def border_rings(region: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The pixels of `region` `(B, 1, H, W)` within `width` of its border, and those outside
+    it within `width`: two `(B, 1, H, W)` maps in {0, 1}, of `region`'s dtype."""
+    inside = (region > 0.5).to(region)
+    return inside * dilate(1 - inside, width), (1 - inside) * dilate(inside, width)
+
+
 def boundary_step(image: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
     """How far `image` `(B, 3, H, W)` jumps across the border of `region` `(B, 1, H, W)`:
     for each pixel of the inner ring (region pixels within `SEAM_RING` of the border), the
     colour distance between the mean of the inner ring's pixels and the mean of the outer
     ring's pixels (outside, within `SEAM_RING`) in its window; averaged over the inner-ring
     pixels that have both nearby. `(B,)`; NaN without a border."""
-    image, inside = image.double(), (region > 0.5).double()
-    outside = 1 - inside
-    inner = inside * dilate(outside, SEAM_RING)
-    outer = outside * dilate(inside, SEAM_RING)
+    image = image.double()
+    inner, outer = border_rings(region.double(), SEAM_RING)
     inner_count, outer_count = _box_sum(inner, SEAM_WINDOW), _box_sum(outer, SEAM_WINDOW)
     inner_mean = _box_sum(image * inner, SEAM_WINDOW) / inner_count.clamp(min=1)
     outer_mean = _box_sum(image * outer, SEAM_WINDOW) / outer_count.clamp(min=1)
@@ -274,9 +279,9 @@ def border_colour_error(result: torch.Tensor, region: torch.Tensor, within: torc
     where `within` `(B, 1, H, W)` is 1 (e.g. the face, so that the background does not count).
     Needs no clean image: on a real photo it asks whether the painted cheeks have the colour
     of the visible cheeks above them. NaN where either side is empty."""
-    inside, within = (region > 0.5).to(result), (within > 0.5).to(result)
-    painted = inside * dilate(1 - inside, width) * within
-    visible = (1 - inside) * dilate(inside, width) * within
+    inner, outer = border_rings(region.to(result), width)
+    within = (within > 0.5).to(result)
+    painted, visible = inner * within, outer * within
     return torch.from_numpy(np.asarray(
         deltaE_ciede2000(mean_lab(result, painted), mean_lab(result, visible), channel_axis=-1),
         dtype=np.float64))

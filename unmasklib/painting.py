@@ -58,6 +58,14 @@ def render_guide(generator: InpaintingGenerator, render: RenderOutput, masked: t
     return render.image
 
 
+def paint_render(generator: InpaintingGenerator, render: RenderOutput, masked: torch.Tensor,
+                 occlusion: torch.Tensor, noise: torch.Generator | None = None) -> torch.Tensor:
+    """G's composite `(B, 3, H, W)` in [-1, 1] of `masked` faces following `render` (made
+    into the guide G was trained on, `render_guide`); `noise` fixes the hidden region's."""
+    return generator(masked, occlusion, render_guide(generator, render, masked, occlusion),
+                     noise)
+
+
 @torch.no_grad()
 def paint(generator: InpaintingGenerator, face_model: MorphableModel, masked: torch.Tensor,
           guidance: Guidance, seed: int = 0, batch_size: int = 32) -> torch.Tensor:
@@ -69,8 +77,7 @@ def paint(generator: InpaintingGenerator, face_model: MorphableModel, masked: to
     def paint_batch(images: torch.Tensor, occlusion: torch.Tensor,
                     coeffs: torch.Tensor) -> torch.Tensor:
         render = render_faces(face_model, coeffs, generator.image_size)
-        return generator(images, occlusion, render_guide(generator, render, images, occlusion),
-                         noise)
+        return paint_render(generator, render, images, occlusion, noise)
 
     return in_batches(paint_batch, masked, guidance.occlusion, guidance.coeffs,
                       batch_size=batch_size, device=device_of(generator))

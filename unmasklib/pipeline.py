@@ -46,7 +46,7 @@ from .fitting import FaceFit
 from .guidance import Guidance, fitted, n3d_guidance
 from .images import from_uint8, load_rgb, to_uint8
 from .models import InpaintingGenerator
-from .painting import render_guide, with_prior_expressions
+from .painting import paint_render, with_prior_expressions
 from .trained import load_inpainting, load_n3d
 
 POSE_NAMES = ("yaw", "pitch", "roll")
@@ -175,14 +175,13 @@ class UnmaskSession:
                               pose, light)
                   if coeffs is None else coeffs.reshape(1, -1).to(u.device))
         render = render_faces(u.face_model, chosen, u.image_size)
-        working, occlusion = self.working.to(u.device), self.guidance.occlusion.to(u.device)
-        painted = u.generator(working, occlusion,
-                              render_guide(u.generator, render, working, occlusion),
-                              torch.Generator().manual_seed(seed)).cpu()
+        painted = paint_render(u.generator, render, self.working.to(u.device),
+                               self.guidance.occlusion.to(u.device),
+                               torch.Generator().manual_seed(seed)).cpu()
         crop = to_uint8(painted[0])
         image = self.pixels.copy()
-        if self.occlusion.any():  # nothing found to paint: the photo as it is
-            rows, cols = self.box
+        rows, cols = self.box
+        if rows.stop > rows.start:  # an empty box: nothing found to paint, the photo as it is
             window = warp_to_photo(crop, window_of(self.matrix, cols.start, rows.start),
                                    rows.stop - rows.start, cols.stop - cols.start)
             inside = self.occlusion[self.box]
