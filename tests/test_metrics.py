@@ -78,6 +78,18 @@ def test_occlusion_iou_by_counting():
     assert metrics.occlusion_iou(predicted, target).tolist() == [4 / 20, 0.0, 1.0]
 
 
+def test_uncovered_share_by_counting():
+    target = torch.zeros(3, 1, 4, 5)
+    target[:, :, 1:3, 1:4] = 1                       # 6 pixels
+    found = torch.zeros(3, 1, 4, 5)
+    found[0, :, 1:2, :] = 1                          # covers the top row's 3 of them
+    found[1, :, :, :] = 1                            # covers all
+    target[2] = 0                                    # nothing to cover
+    share = metrics.uncovered_share(found, target)
+    assert share[:2].tolist() == [3 / 6, 0.0]
+    assert torch.isnan(share[2])
+
+
 def test_landmark_errors_and_nme_by_hand():
     target = torch.zeros(1, 68, 2)
     target[0, :, 0] = torch.arange(68.0)

@@ -111,6 +111,17 @@ def occlusion_iou(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor
     return torch.where(union > 0, iou, 1.0)
 
 
+def uncovered_share(found: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Share `(B,)` in [0, 1] of `target`'s pixels outside `found` (binary maps `(B, 1, H, W)`,
+    anything > 0.5 is in): what painting inside `found` would leave of `target`. NaN for an
+    empty target."""
+    if found.shape != target.shape:
+        raise ValueError(f"maps differ in shape: {tuple(found.shape)} and "
+                         f"{tuple(target.shape)}")
+    a, b = (found > 0.5).flatten(1), (target > 0.5).flatten(1)
+    return (b & ~a).sum(1).double() / b.sum(1).double()
+
+
 # Outer eye corners in iBUG-68 order: the inter-ocular distance of 300-W's NME.
 OUTER_EYE_CORNERS = (36, 45)
 
