@@ -19,8 +19,7 @@ import cv2
 import numpy as np
 import skimage.data
 import torch
-import torchvision
-from timing import load_note, median_seconds
+from timing import load_note
 
 from unmasklib.alignment import FaceNotFoundError, find_face_points
 from unmasklib.config import get_profile, run_dir
@@ -29,17 +28,11 @@ from unmasklib.data.folder import mask_photo
 from unmasklib.evaluation.pseudo_truth import pseudo_truth_accuracy
 from unmasklib.evaluation.realism import realism_report
 from unmasklib.face3d import load_face_model
+from unmasklib.host_speed import resnet50_step_seconds
 
 # The astronaut's pupils, nose tip and mouth corners, marked by hand (tests/test_alignment.py).
 ASTRONAUT_POINTS = np.array([[203.0, 101.0], [247.0, 103.5], [224.5, 127.0], [203.0, 140.0],
                              [245.0, 140.5]])
-
-
-def resnet50_seconds() -> float:
-    """ResNet-50 forward+backward, 256 px, batch 8: the yardstick every timing is given with."""
-    network = torchvision.models.resnet50()
-    images = torch.randn(8, 3, 256, 256)
-    return median_seconds(lambda: network(images).sum().backward(), 3)
 
 
 def rolled(photo: np.ndarray, degrees: float) -> tuple[np.ndarray, np.ndarray]:
@@ -58,7 +51,7 @@ def main() -> None:
     cv2.setNumThreads(args.threads)
     profile = get_profile(args.profile)
     print(f"profile {profile.name}, threads {args.threads}; {load_note()}")
-    print(f"ResNet-50 forward+backward (256 px, batch 8): {resnet50_seconds() * 1000:.0f} ms")
+    print(f"ResNet-50 forward+backward (256 px, batch 8): {resnet50_step_seconds() * 1000:.0f} ms")
 
     test = as_one_batch(held_out_faces(profile, run_dir(profile), progress=False))
     start = time.perf_counter()

@@ -11,10 +11,9 @@ from __future__ import annotations
 import argparse
 
 import torch
-import torchvision
-from timing import median_seconds
 
 from unmasklib import face3d
+from unmasklib.host_speed import median_seconds, resnet50_step_seconds
 
 
 def main() -> None:
@@ -32,15 +31,8 @@ def main() -> None:
         c = coeffs.clone().requires_grad_(True)
         face3d.render_faces(model, c, args.size).image.mean().backward()
 
-    resnet = torchvision.models.resnet50()
-    images = torch.randn(args.batch, 3, args.size, args.size)
-
-    def resnet_step() -> None:
-        resnet.zero_grad(set_to_none=True)
-        resnet(images).mean().backward()
-
     render = median_seconds(render_step, args.repeats)
-    reference = median_seconds(resnet_step, args.repeats)
+    reference = resnet50_step_seconds(args.batch, args.size, args.repeats)
     print(f"threads: {torch.get_num_threads()}, batch {args.batch}, {args.size}x{args.size}")
     print(f"render_faces forward+backward: {render * 1000:8.1f} ms")
     print(f"ResNet-50    forward+backward: {reference * 1000:8.1f} ms")

@@ -5,23 +5,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 
+from unmasklib.host_speed import median_seconds
 
-def median_seconds(step: Callable[[], None], repeats: int) -> float:
-    """Median seconds of `repeats` calls of `step`, after one untimed warm-up call (memory
-    allocator, oneDNN kernels, lazy initialisation)."""
-    step()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+__all__ = ["bench_parser", "load_note", "median_seconds", "seconds_line", "start_bench"]
 
 
 def load_note() -> str:

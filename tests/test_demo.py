@@ -8,7 +8,7 @@ import nbformat
 import pytest
 from nbclient.exceptions import CellExecutionError
 
-from unmasklib import demo
+from unmasklib import demo, host_speed
 
 
 @pytest.fixture(autouse=True)
@@ -17,6 +17,8 @@ def restored_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("UNMASK_PROFILE", "smoke")
     monkeypatch.setenv("UNMASK_PROGRESS", "auto")
     monkeypatch.setenv("UNMASK_RUNS", str(tmp_path / "runs"))
+    # A step of 0.5 s stands for the host's ResNet-50 time (measuring it takes ~15 s).
+    monkeypatch.setattr(demo, "resnet50_step_seconds", lambda: 0.5)
 
 
 def write_notebook(path, *sources: str) -> None:
@@ -42,9 +44,11 @@ def test_the_demo_runs_the_numbered_notebooks_in_order_and_echoes_them(tmp_path,
     report = tmp_path / "runs" / "smoke" / "report"
     executed = nbformat.read(report / "notebooks" / "01_first.ipynb", as_version=4)
     assert executed.cells[0].outputs[0].text == "progress text\n"
-    assert set(json.loads((report / "timings.json").read_text())) == {"01_first", "02_second",
-                                                                      "total"}
-    assert set(timings) == {"01_first", "02_second", "total"}
+    assert json.loads((report / "timings.json").read_text()) == timings
+    assert set(timings) == {"resnet50_step", "01_first", "02_second", "total"}
+    assert out.splitlines()[0].startswith("== this host: ResNet-50 forward+backward (256 px, "
+                                          "batch 8) 0.50 s; budget 1070 steps = 9 min")
+    assert f"= {timings['total'] / 0.5:.0f} ResNet-50 steps of this host" in out.splitlines()[-1]
     assert (tmp_path / "runs" / "smoke" / "gallery.png").exists()
 
 
@@ -55,6 +59,16 @@ def test_a_failing_notebook_stops_the_demo_and_names_the_cell(tmp_path):
     with pytest.raises(CellExecutionError, match="deliberately broken"):
         demo.main(["--profile", "smoke", "--notebooks", str(folder)])
     assert (tmp_path / "runs" / "smoke" / "report" / "notebooks" / "01_broken.ipynb").exists()
+
+
+def test_the_budget_line_counts_resnet50_steps():
+    assert demo.budget_line(1070 * 2.0, 2.0) == (
+        "== 35.7 min = 1070 ResNet-50 steps of this host: 1.00 of the budget of 1070 (within)")
+    assert demo.budget_line(1200.0, 1.0).endswith("1.12 of the budget of 1070 (OVER)")
+
+
+def test_resnet50_step_is_timed_on_a_real_network():
+    assert 0 < host_speed.resnet50_step_seconds(batch=2, size=32, repeats=1) < 60
 
 
 def test_progress_redraws_are_kept_as_a_terminal_shows_them():

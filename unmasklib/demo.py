@@ -2,7 +2,7 @@
 order, with one profile. What it leaves in `runs/<profile>/report/`:
 
     notebooks/      the executed notebooks
-    timings.json    seconds per notebook
+    timings.json    seconds per notebook, the host's ResNet-50 step and the budget ratio
     metrics.json, table.md, *.png   the evaluation (notebook 05 writes them)
 
     python -m unmasklib.demo [--profile cpu] [--notebooks notebooks/]
@@ -10,6 +10,8 @@ order, with one profile. What it leaves in `runs/<profile>/report/`:
 Progress stays visible: a line per notebook with its time, and the notebooks' own output
 (training bars included: the kernel gets `UNMASK_PROGRESS=text`) echoed to the console.
 Finished checkpoints in the run folder are reused, so a rerun only redoes what is missing.
+The budget is `host_speed.DEMO_BUDGET_STEPS` ResNet-50 forward+backward steps of the host it
+runs on: the step is timed first and the ratio printed last.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from nbclient import NotebookClient
 
 from .config import get_profile, run_dir
 from .gallery import main as gallery_main
+from .host_speed import DEMO_BUDGET_STEPS, resnet50_step_seconds
 
 
 class EchoingClient(NotebookClient):
@@ -80,6 +83,14 @@ def run_notebook(path: Path, out_dir: Path) -> float:
     return time.perf_counter() - start
 
 
+def budget_line(total: float, step: float) -> str:
+    """The demo's time `total` (s) in ResNet-50 steps of `step` s, against the budget."""
+    steps = total / step
+    verdict = "within" if steps <= DEMO_BUDGET_STEPS else "OVER"
+    return (f"== {total / 60:.1f} min = {steps:.0f} ResNet-50 steps of this host: "
+            f"{steps / DEMO_BUDGET_STEPS:.2f} of the budget of {DEMO_BUDGET_STEPS} ({verdict})")
+
+
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default=None, help="run profile (default: $UNMASK_PROFILE "
@@ -95,7 +106,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if not notebooks:
         raise SystemExit(f"no numbered notebooks in {args.notebooks}")
     report = run_dir(profile) / "report"
-    timings: dict[str, float] = {}
+    timings: dict[str, float] = {"resnet50_step": resnet50_step_seconds()}
+    print(f"== this host: ResNet-50 forward+backward (256 px, batch 8) "
+          f"{timings['resnet50_step']:.2f} s; budget {DEMO_BUDGET_STEPS} steps = "
+          f"{DEMO_BUDGET_STEPS * timings['resnet50_step'] / 60:.0f} min", flush=True)
     start = time.perf_counter()
     print(f"== gallery ({profile.name})", flush=True)
     gallery_main(["--profile", profile.name])
@@ -107,6 +121,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     timings["total"] = time.perf_counter() - start
     (report / "timings.json").write_text(json.dumps(timings, indent=1))
     print(f"== done in {timings['total'] / 60:.1f} min; report in {report}", flush=True)
+    print(budget_line(timings["total"], timings["resnet50_step"]), flush=True)
     return timings
 
 
