@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import pytest
 import torch
 import torchvision
+from scipy import ndimage
 
+from unmasklib.config import get_profile
 from unmasklib.data import SyntheticMaskedFaces, collate
+from unmasklib.evaluation import occlusion_remnants
 from unmasklib.face3d import BFM_LAYOUT, EMBEDDED_LAYOUT
 from unmasklib.losses import coefficient_l1
 from unmasklib.models.identity import IdentityEncoder, identity_similarity
-from unmasklib.models.n3d import N3D
+from unmasklib.models.n3d import N3D, N3DOutput
 from unmasklib.training.n3d import phase1_terms
 
 
@@ -179,3 +183,43 @@ def test_the_detail_step_finds_a_strap_one_pixel_wide(detail_width):
     # The quarter-resolution map draws a line thinner than its cells blurred or broken (IoU
     # 0.45 here); the detail step draws it exactly.
     assert (iou > 0.9) if detail_width else (iou < 0.6)
+
+
+class OracleN3D(torch.nn.Module):
+    """Reads each image's true occlusion from a table, shifted `shift` pixels to the right."""
+
+    def __init__(self, faces, shift: int) -> None:
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(1))  # gives the module a device
+        self.table = {face["masked"].numpy().tobytes(): face["occlusion"] for face in faces}
+        self.shift = shift
+
+    def forward(self, images: torch.Tensor) -> N3DOutput:
+        truth = torch.stack([self.table[image.numpy().tobytes()] for image in images])
+        shifted = torch.zeros_like(truth)
+        shifted[..., self.shift:] = truth[..., :truth.shape[-1] - self.shift]
+        return N3DOutput(shifted * 2 - 1, torch.zeros(len(images), 1))
+
+
+def test_occlusion_remnants_count_what_a_shifted_map_leaves_and_overpaints():
+    profile = get_profile("smoke")
+    faces = SyntheticMaskedFaces("train", size=profile.train_samples + 12,
+                                 image_size=profile.image_size, seed=profile.seed, progress=False)
+    unseen = [faces[i] for i in range(profile.train_samples, profile.train_samples + 12)]
+    worn = [face for face in unseen if face["mask_type"] != "none"]
+    true = torch.stack([face["occlusion"] for face in worn]).bool().numpy()[:, 0]
+    remnants = occlusion_remnants(OracleN3D(unseen, shift=1), profile, faces=12,
+                                  dilations=[0, 1, 2])
+    shifted = np.zeros_like(true)
+    shifted[..., 1:] = true[..., :-1]
+    for d in (0, 1, 2):
+        grown = np.stack([ndimage.binary_dilation(s, np.ones((3, 3)), iterations=d) if d else s
+                          for s in shifted])
+        size = true.sum((1, 2))
+        np.testing.assert_allclose(remnants.left[d], (true & ~grown).sum((1, 2)) / size,
+                                   atol=1e-6)
+        np.testing.assert_allclose(remnants.extra[d], (grown & ~true).sum((1, 2)) / size,
+                                   atol=1e-6)
+    assert remnants.left[0].min() > 0 and remnants.left[1].max() == 0
+    assert remnants.smallest_meeting(0.0) == 1 and remnants.smallest_meeting(-1.0) is None
+    assert remnants.table().count("\n") == 4

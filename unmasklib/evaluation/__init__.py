@@ -9,7 +9,7 @@ networks it measures (`trained.load_*`, or `training.*.load_or_train_*` at an en
 
 from .editing import EDIT_VALUES, EditFidelity, edit_fidelity, edit_fidelity_ceiling, read_back
 from .inpainting import InpaintingScores, evaluate_inpainting, inpaint_by_every_method
-from .n3d import N3DReport, evaluate_n3d
+from .n3d import N3DReport, OcclusionRemnants, evaluate_n3d, occlusion_remnants
 from .report import (
     METRICS,
     Evaluation,
@@ -24,6 +24,7 @@ from .report import (
 
 __all__ = [
     "EDIT_VALUES", "METRICS", "EditFidelity", "Evaluation", "InpaintingScores", "N3DReport",
+    "OcclusionRemnants", "occlusion_remnants",
     "edit_fidelity", "edit_fidelity_ceiling", "evaluate", "evaluate_inpainting",
     "evaluate_n3d", "image_scores", "inception_features", "inception_weights",
     "inpaint_by_every_method", "markdown_table", "painting_table", "read_back", "write_report",

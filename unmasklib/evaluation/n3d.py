@@ -4,6 +4,7 @@ always guessing the mean face.
 
     report = evaluate_n3d(n3d, "cpu")        # N3D's coefficients fitted to the visible face
     report.summary()                          # {"iou", "nme", "nme_floor", "yaw_mae_deg", ...}
+    remnants = occlusion_remnants(n3d, "cpu")  # how far to grow its map: on training faces
 """
 
 from __future__ import annotations
@@ -14,13 +15,19 @@ from pathlib import Path
 
 import torch
 
-from ..config import Profile, resolve_run
+from ..config import Profile, get_profile, resolve_run
 from ..data import dataset_batches, held_out_faces, wears_mask
-from ..data.synthetic import mean_coefficients
+from ..data.synthetic import SyntheticMaskedFaces, mean_coefficients
 from ..face3d import CoeffLayout, MorphableModel, load_face_model, render_faces
 from ..fitting import FaceFit, lower_face_expressions
-from ..guidance import fitted, guidance_of, n3d_outputs
-from ..metrics import LANDMARK_REGIONS, landmark_errors, occlusion_iou, pearson_r
+from ..guidance import fitted, guidance_of, n3d_outputs, occlusion_map
+from ..metrics import (
+    LANDMARK_REGIONS,
+    landmark_errors,
+    occlusion_iou,
+    pearson_r,
+    uncovered_share,
+)
 from ..models import N3D
 
 POSE_NAMES = ("yaw", "pitch", "roll")
@@ -159,6 +166,54 @@ def evaluate_n3d(n3d: N3D, profile: Profile | str | None = None,
         mean_face_surface_error={name: torch.cat([p[name] for p in parts["mean_surface"]])
                                  for name in ("shape", "albedo")},
         mask_type=kinds, layout=face_model.layout)
+
+
+@dataclass
+class OcclusionRemnants:
+    """What painting inside N3D's occlusion map grown by each of `dilations` pixels would do to
+    M masked faces: `left[d]` `(M,)` the share of each face's true occlusion outside the grown
+    map (it would keep the mask's colour), `extra[d]` `(M,)` the pixels painted needlessly, as
+    a share of the occlusion's size."""
+
+    dilations: list[int]
+    left: dict[int, torch.Tensor]
+    extra: dict[int, torch.Tensor]
+
+    def smallest_meeting(self, target: float) -> int | None:
+        """The smallest dilation whose mean remnant is at most `target`; None if none is."""
+        return next((d for d in self.dilations if self.left[d].mean() <= target), None)
+
+    def table(self) -> str:
+        """A markdown table: per dilation, the remnant's mean, median and max, and the mean
+        share painted needlessly, in percent."""
+        lines = ["| dilation (px) | mask left: mean | median | max | painted needlessly |",
+                 "|---|---|---|---|---|"]
+        lines += [f"| {d} | {100 * self.left[d].mean():.2f} % | "
+                  f"{100 * self.left[d].median():.2f} % | {100 * self.left[d].max():.1f} % | "
+                  f"{100 * self.extra[d].mean():.1f} % |" for d in self.dilations]
+        return "\n".join(lines)
+
+
+def occlusion_remnants(n3d: N3D, profile: Profile | str | None = None, faces: int = 200,
+                       dilations: range | list[int] = range(7)) -> OcclusionRemnants:
+    """How far to grow N3D's occlusion map before painting, measured where it may be chosen:
+    on the `faces` training-split faces that follow the profile's training samples (its
+    identities, never trained on), not on the test faces. Masked faces only."""
+    profile = profile if isinstance(profile, Profile) else get_profile(profile)
+    first = profile.train_samples
+    unseen = SyntheticMaskedFaces("train", size=first + faces, image_size=profile.image_size,
+                                  seed=profile.seed, progress=False)
+    samples = [unseen[i] for i in range(first, first + faces)]
+    worn = wears_mask([sample["mask_type"] for sample in samples])
+    masked = torch.stack([sample["masked"] for sample in samples])[worn]
+    true = torch.stack([sample["occlusion"] for sample in samples])[worn]
+    logits = n3d_outputs(n3d, masked).occlusion_logits
+    left, extra = {}, {}
+    for d in dilations:
+        found = occlusion_map(logits, d)
+        left[d] = uncovered_share(found, true).float()
+        extra[d] = (found * (1 - true)).flatten(1).sum(1) / true.flatten(1).sum(1)
+    return OcclusionRemnants(list(dilations), left, extra)
 
 
 def masked_expression_guess(truth: torch.Tensor, mean_coeffs: torch.Tensor,
