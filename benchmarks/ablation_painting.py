@@ -9,7 +9,8 @@ with the guidance the evaluation uses (N3D's map, the fitted coefficients).
     matched paste  no G: the photo-matched render itself, pasted into N3D's map
 
 Each G variant trains with the profile's settings into `<out>/<variant>/` (reused when it is
-there), beside links to the run's data, N3D and identity encoder.
+there), beside links to the run's data, N3D and identity encoder; the variant the profile
+itself uses is the run's own G.
 
     python benchmarks/ablation_painting.py --run runs/cpu [--out runs/cpu/ablation]
         [--variants scratch residual matched "matched paste"] [--threads 2]
@@ -41,10 +42,11 @@ VARIANTS = {"scratch": {"residual_g": False, "matched_guide": False},
 SHOWN = ("psnr_occluded", "ssim_occluded", "seam_step", "colour_error", "mask_left")
 
 
-def linked_run(run: Path, folder: Path) -> Path:
-    """`folder` with links to `run`'s data sets, guidance cache, N3D and identity encoder."""
+def linked_run(run: Path, folder: Path, same_g: bool) -> Path:
+    """`folder` with links to `run`'s data sets, guidance cache, N3D and identity encoder, and
+    to its G when the variant is the one the run trained (`same_g`)."""
     (folder / "data").mkdir(parents=True, exist_ok=True)
-    for name in ("n3d.pt", "identity.pt"):
+    for name in ("n3d.pt", "identity.pt") + (("inpainting.pt",) if same_g else ()):
         if not (folder / name).exists():
             (folder / name).symlink_to((run / name).resolve())
     for item in (run / "data").iterdir():
@@ -80,7 +82,8 @@ def main() -> None:
             results = photo_matched_render(render, test["masked"], guidance.occlusion)
         else:
             profile = dataclasses.replace(base, **changes)
-            folder = linked_run(args.run, out / variant)
+            same_g = all(getattr(base, key) == value for key, value in changes.items())
+            folder = linked_run(args.run, out / variant, same_g)
             generator, _ = train_inpainting(n3d, load_identity_encoder(profile, folder),
                                             profile, folder)
             results = paint(generator, model, test["masked"], guidance)
