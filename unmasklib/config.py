@@ -74,11 +74,13 @@ class Profile:
     residual_g: bool = True
     # ... of the render made to agree with the visible photo (`painting.photo_matched_render`).
     matched_guide: bool = True
-    # Pixels N3D's occlusion map is grown by before painting. Chosen on training faces (cpu
-    # N3D): mask pixels left outside the map 4.8 % at 0, 2.0 % at 1, 1.1 % at 2, 0.7 % at 3,
-    # while the skin painted over needlessly grows 2.5, 7.9, 15, 24 %; a mask remnant is far
-    # worse than repainted skin.
-    occlusion_dilation: int = 2
+    # Pixels N3D's occlusion map is grown by before painting: the smallest dilation that
+    # leaves at most 0.5 % of the mask in the picture, on 200 training-split faces training
+    # never saw (`evaluation.occlusion_remnants`, notebook 04; cpu N3D with the detail step,
+    # commit e1a228e): mask left 3.10 % at 0, 1.28 at 1, 0.81 at 2, 0.60 at 3, 0.47 at 4,
+    # while the skin painted needlessly grows 4, 11, 20, 29, 39 % of the mask's size; a mask
+    # remnant is far worse than repainted skin.
+    occlusion_dilation: int = 4
     # Fitting N3D's coefficients to the visible face (`fitting.FaceFit`) before they are used.
     # Chosen on 64 unseen training-split faces (train indices 8000-8063, identities
     # 1000-1007) with the cpu N3D: NME 0.077 unfitted; 0.0505 at 60 steps, lr 0.04, prior
