@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -57,7 +58,8 @@ def image_table(rows: Sequence[torch.Tensor], row_titles: Sequence[str] | None =
             for spine in ax.spines.values():
                 spine.set_visible(False)
             if c == 0 and row_titles is not None:
-                ax.set_ylabel(row_titles[r], fontsize=9)
+                # a 9-point character is about 6 px wide: longer titles take two lines
+                ax.set_ylabel(textwrap.fill(row_titles[r], max(8, size // 6)), fontsize=9)
             if c >= len(row):
                 continue
             image = row[c]
