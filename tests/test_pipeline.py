@@ -11,8 +11,9 @@ from conftest import TINY
 from PIL import Image
 
 from unmasklib import Unmasker
-from unmasklib.alignment import FaceNotFoundError, canonical_points
+from unmasklib.alignment import FaceNotFoundError, canonical_points, transform_points
 from unmasklib.data import held_out_faces
+from unmasklib.fitting import PHOTO_POINT_WEIGHT
 from unmasklib.guidance import n3d_guidance
 from unmasklib.images import to_uint8
 from unmasklib.pipeline import as_rgb_array, edit_coeffs
@@ -161,6 +162,28 @@ def test_a_whole_photo_is_aligned_by_its_eyes_and_pasted_back(unmasker, face):
     expected = cv2.warpAffine(plain, matrix, (400, 300), flags=cv2.INTER_LINEAR) >= 128
     overlap = (expected & result.occlusion).sum() / max((expected | result.occlusion).sum(), 1)
     assert expected.sum() > 0 and overlap > 0.85
+
+
+def test_five_points_given_anchor_the_fit_where_the_crop_has_them(unmasker, face):
+    photo, matrix = place_in_photo(face, 2.5, 0.3, (120.0, 40.0), (300, 400))
+    canonical = canonical_points(unmasker.face_model, 64)
+    session = unmasker.session(photo, eyes=transform_points(canonical, matrix))
+    raw = n3d_guidance(unmasker.n3d, session.working, unmasker.dilation).coeffs
+    crop_points = torch.from_numpy(transform_points(transform_points(canonical, matrix),
+                                                    session.matrix)).float()[None]
+    torch.testing.assert_close(crop_points[0], torch.from_numpy(canonical).float(), atol=1e-3,
+                               rtol=0)
+    anchored = unmasker.fit(session.working, session.guidance.occlusion, raw, crop_points)
+    free = unmasker.fit(session.working, session.guidance.occlusion, raw)
+    torch.testing.assert_close(session.guidance.coeffs, anchored.cpu())
+    assert unmasker.fit.point_weight == PHOTO_POINT_WEIGHT > 0
+    assert not torch.equal(anchored, free)
+    # two eyes say nothing of the mouth: no anchor
+    eyes_only = unmasker.session(photo, eyes=transform_points(canonical[:2], matrix))
+    torch.testing.assert_close(eyes_only.guidance.coeffs,
+                               unmasker.fit(eyes_only.working, eyes_only.guidance.occlusion,
+                                            n3d_guidance(unmasker.n3d, eyes_only.working,
+                                                         unmasker.dilation).coeffs).cpu())
 
 
 def test_a_photo_without_a_face_asks_for_the_eyes(unmasker):

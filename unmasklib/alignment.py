@@ -138,6 +138,11 @@ def mask_to_crop(mask: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     return warp_to_crop(mask.astype(np.uint8) * 255, matrix, size) >= 128
 
 
+def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Points `(..., 2)` (x, y) carried by the affine `matrix` `(2, 3)`."""
+    return np.asarray(points, np.float64) @ matrix[:, :2].T + matrix[:, 2]
+
+
 def alignment_to(face_model: MorphableModel, size: int, points: np.ndarray) -> np.ndarray:
     """The transform `(2, 3)` carrying `points` of a photo onto the canonical crop: two eyes
     `(2, 2)` (either order) or the five points `(5, 2)` in `FIVE_POINTS` order."""
@@ -175,7 +180,7 @@ def find_face_points(photo: np.ndarray) -> np.ndarray:
         if seen is None:
             break
         back = cv2.invertAffineTransform(level)
-        points = seen @ back[:, :2].T + back[:, 2]
+        points = transform_points(seen, back)
     return points
 
 

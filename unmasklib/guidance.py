@@ -57,15 +57,16 @@ def predict(n3d: N3D, images: torch.Tensor,
 
 
 def fitted(guidance: Guidance, images: torch.Tensor, fit: FaceFit | None,
-           batch_size: int = 32, progress: bool = False) -> Guidance:
+           batch_size: int = 32, progress: bool = False,
+           points: torch.Tensor | None = None) -> Guidance:
     """`guidance` with its coefficients fitted to `images` outside its occlusion map
-    (`fitting.FaceFit`, with a bar over its batches when `progress`); as given without a
-    `fit`."""
+    (`fitting.FaceFit`, with a bar over its batches when `progress`; `points` `(N, 5, 2)`,
+    the images' five points where known, anchor it); as given without a `fit`."""
     if fit is None:
         return guidance
     return Guidance(guidance.occlusion,
-                    fit(images, guidance.occlusion, guidance.coeffs, batch_size=batch_size,
-                        progress=progress))
+                    fit(images, guidance.occlusion, guidance.coeffs, points,
+                        batch_size=batch_size, progress=progress))
 
 
 def n3d_guidance(n3d: N3D, images: torch.Tensor, dilation: int, batch_size: int = 32,

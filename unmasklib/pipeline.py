@@ -29,6 +29,7 @@ from .alignment import (
     mask_to_crop,
     mask_to_photo,
     square_fit,
+    transform_points,
     warp_to_crop,
     warp_to_photo,
     window_of,
@@ -42,7 +43,7 @@ from .face3d import (
     render_faces,
     with_light_direction,
 )
-from .fitting import FaceFit
+from .fitting import PHOTO_POINT_WEIGHT, FaceFit
 from .guidance import Guidance, fitted, n3d_guidance
 from .images import from_uint8, load_rgb, to_uint8
 from .models import InpaintingGenerator
@@ -138,12 +139,15 @@ class UnmaskSession:
                  find_face: bool = False) -> None:
         self.unmasker, self.pixels = unmasker, pixels
         size, (height, width) = unmasker.image_size, pixels.shape[:2]
-        if eyes is not None:
-            self.matrix = alignment_to(unmasker.face_model, size, eyes)
-        elif find_face:
-            self.matrix = alignment_to(unmasker.face_model, size, find_face_points(pixels))
+        # The face's five points, where given or found, anchor the fit (`PHOTO_POINT_WEIGHT`).
+        points = (np.asarray(eyes, np.float64) if eyes is not None
+                  else find_face_points(pixels) if find_face else None)
+        if points is not None:
+            self.matrix = alignment_to(unmasker.face_model, size, points)
         else:
             self.matrix = square_fit(height, width, size)
+        anchors = (torch.from_numpy(transform_points(points, self.matrix)).float()[None]
+                   if points is not None and points.shape == (5, 2) else None)
         self.working = from_uint8(warp_to_crop(pixels, self.matrix, size))[None]
         found = n3d_guidance(unmasker.n3d, self.working, unmasker.dilation)
         if occlusion is None:
@@ -156,7 +160,7 @@ class UnmaskSession:
             self.occlusion = occlusion.astype(bool)
             working = torch.from_numpy(mask_to_crop(self.occlusion, self.matrix, size))
             found = Guidance(working[None, None].float(), found.coeffs)
-        self.guidance = fitted(found, self.working, unmasker.fit)
+        self.guidance = fitted(found, self.working, unmasker.fit, points=anchors)
         # Each update pastes into the occlusion's bounding box only: on a large photo, warping
         # the crop back to the whole photo would dominate a slider move.
         rows, cols = np.nonzero(self.occlusion)
@@ -220,7 +224,8 @@ class Unmasker:
         face_model = load_face_model().to(device)
         return cls(load_n3d(profile, folder, device),
                    load_inpainting(profile, folder, device=device), face_model,
-                   profile.occlusion_dilation, FaceFit.of_profile(profile, face_model))
+                   profile.occlusion_dilation,
+                   FaceFit.of_profile(profile, face_model, PHOTO_POINT_WEIGHT))
 
     def session(self, image: ImageInput, occlusion: np.ndarray | None = None,
                 eyes: np.ndarray | None = None, find_face: bool = False) -> UnmaskSession:

@@ -28,6 +28,7 @@ from ..alignment import (
     find_face_points,
     mask_to_photo,
     scale_of,
+    transform_points,
     warp_to_crop,
     warp_to_photo,
 )
@@ -98,7 +99,7 @@ class MaskedFaceFolder(Dataset):
             matrix = alignment_to(self.model, image_size, points)
             self.files.append(path)
             self.matrices.append(matrix)
-            self.points.append(points @ matrix[:, :2].T + matrix[:, 2])
+            self.points.append(transform_points(points, matrix))
         for why, names in skipped.items():
             if names:
                 warnings.warn(f"skipped {len(names)} file(s) {why} in {root}: "

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..alignment import transform_points
 from ..data.folder import MaskedFaceFolder
 from ..face3d import MorphableModel
 from ..images import save_image, to_uint8
@@ -45,7 +46,7 @@ def landmarks_into_crop(landmarks: torch.Tensor, matrix: np.ndarray) -> torch.Te
     """Renderer landmarks `(68, 2)` of a photo (pixel centres at half integers) -> the same
     convention in the crop that `matrix` `(2, 3)` (photo -> crop, centres at integers) makes."""
     photo = landmarks.double().numpy() - 0.5
-    return torch.from_numpy(photo @ matrix[:, :2].T + matrix[:, 2] + 0.5)
+    return torch.from_numpy(transform_points(photo, matrix) + 0.5)
 
 
 def pseudo_truth_accuracy(clean: torch.Tensor, landmarks: torch.Tensor, coeffs: torch.Tensor,
