@@ -67,7 +67,11 @@ def test_a_paste_into_the_true_occlusion_leaves_no_mask_and_the_clean_face_no_se
     assert torch.isnan(evaluation.scores["ours"]["mask_left"][~worn]).all()
     row = evaluation.table()[0]
     ours = evaluation.scores["ours"]["seam_step"][worn]
-    assert row["seam_step_median"] == pytest.approx(float(ours.median()))
+    # the table's median is over the faces that have a seam (NaN: no border, or a flat clean
+    # image there, as a tiny face grown by the map's dilation can have)
+    finite = ours[torch.isfinite(ours)]
+    assert len(finite) >= len(ours) // 2
+    assert row["seam_step_median"] == pytest.approx(float(finite.median()))
 
 
 def test_non_determinism_stays_inside_the_map(evaluation):
