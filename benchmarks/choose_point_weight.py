@@ -44,14 +44,12 @@ def main() -> None:
     for kind in (kind for kind in MASK_KINDS if kind != "none"):
         masked, _ = mask_photo(photo, truth, kind, seed=0)
         session = unmasker.session(masked, find_face=True)
-        found = torch.from_numpy(transform_points(find_face_points(masked),
-                                                  session.matrix)).float()[None]
         target = torch.from_numpy(transform_points(truth, session.matrix)).float()
         eye_distance = (target[0] - target[1]).norm()
         start = n3d_outputs(unmasker.n3d, session.working).coeffs
         for weight in args.weights:
             fit = FaceFit.of_profile(profile, unmasker.face_model, weight)
-            coeffs = fit(session.working, session.guidance.occlusion, start, found)
+            coeffs = fit(session.working, session.guidance.occlusion, start, session.anchors)
             points = five_points(render_faces(unmasker.face_model, coeffs.to(unmasker.device),
                                               profile.image_size).landmarks).cpu()[0]
             error = float(((points - target).norm(dim=-1) / eye_distance).mean())

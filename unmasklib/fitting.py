@@ -43,8 +43,8 @@ MIN_MASK_SHARE = 0.02
 # fewer pixels compared. Chosen on a real photo kept apart from the astronaut (the test photo):
 # Grace Hopper's portrait from matplotlib's sample data, wearing each synthetic mask kind, the
 # fitted face's five points against YuNet's on her unmasked photo: mean error 0.41, 0.32, 0.23,
-# 0.19, 0.20 eye distances at weights 0, 0.1, 0.3, 1, 3 (`benchmarks/choose_point_weight.py`,
-# cpu N3D of commit e1a228e).
+# 0.19, 0.20 eye distances at weights 0, 0.1, 0.3, 1, 3 (`benchmarks/choose_point_weight.py
+# --threads 1`, cpu N3D of commit e1a228e; 2 threads sum in another order: 0.409 at 0, 0.197 at 1).
 PHOTO_POINT_WEIGHT = 1.0
 
 

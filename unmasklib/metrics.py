@@ -99,13 +99,17 @@ def mean_std(values: torch.Tensor) -> tuple[float, float, int]:
     return float(finite.mean()), std, len(finite)
 
 
+def _binary_pair(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two maps `(B, 1, H, W)` of one shape as flattened bools `(B, H * W)` (> 0.5 is in)."""
+    if a.shape != b.shape:
+        raise ValueError(f"maps differ in shape: {tuple(a.shape)} and {tuple(b.shape)}")
+    return (a > 0.5).flatten(1), (b > 0.5).flatten(1)
+
+
 def occlusion_iou(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Intersection over union `(B,)` of binary maps `(B, 1, H, W)` (anything > 0.5 is in);
     1 when both are empty (nothing to find, and nothing found)."""
-    if predicted.shape != target.shape:
-        raise ValueError(f"maps differ in shape: {tuple(predicted.shape)} and "
-                         f"{tuple(target.shape)}")
-    a, b = (predicted > 0.5).flatten(1), (target > 0.5).flatten(1)
+    a, b = _binary_pair(predicted, target)
     union = (a | b).sum(1)
     iou = (a & b).sum(1).double() / union.clamp(min=1)
     return torch.where(union > 0, iou, 1.0)
@@ -115,10 +119,7 @@ def uncovered_share(found: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Share `(B,)` in [0, 1] of `target`'s pixels outside `found` (binary maps `(B, 1, H, W)`,
     anything > 0.5 is in): what painting inside `found` would leave of `target`. NaN for an
     empty target."""
-    if found.shape != target.shape:
-        raise ValueError(f"maps differ in shape: {tuple(found.shape)} and "
-                         f"{tuple(target.shape)}")
-    a, b = (found > 0.5).flatten(1), (target > 0.5).flatten(1)
+    a, b = _binary_pair(found, target)
     return (b & ~a).sum(1).double() / b.sum(1).double()
 
 

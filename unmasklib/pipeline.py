@@ -131,7 +131,8 @@ class UnmaskSession:
     pixels `(H, W, 3)` uint8: the input; matrix `(2, 3)`: input pixels -> working crop
     (`alignment`); occlusion `(H, W)` bool: where it is painted (N3D's map carried back to the
     input, or the one given); working `(1, 3, S, S)` in [-1, 1] and guidance: what the
-    networks see.
+    networks see; anchors `(1, 5, 2)` or None: the face's five points in the crop, where given
+    or found, which anchor the fit.
     """
 
     def __init__(self, unmasker: Unmasker, pixels: np.ndarray,
@@ -146,8 +147,8 @@ class UnmaskSession:
             self.matrix = alignment_to(unmasker.face_model, size, points)
         else:
             self.matrix = square_fit(height, width, size)
-        anchors = (torch.from_numpy(transform_points(points, self.matrix)).float()[None]
-                   if points is not None and points.shape == (5, 2) else None)
+        self.anchors = (torch.from_numpy(transform_points(points, self.matrix)).float()[None]
+                        if points is not None and points.shape == (5, 2) else None)
         self.working = from_uint8(warp_to_crop(pixels, self.matrix, size))[None]
         found = n3d_guidance(unmasker.n3d, self.working, unmasker.dilation)
         if occlusion is None:
@@ -160,7 +161,7 @@ class UnmaskSession:
             self.occlusion = occlusion.astype(bool)
             working = torch.from_numpy(mask_to_crop(self.occlusion, self.matrix, size))
             found = Guidance(working[None, None].float(), found.coeffs)
-        self.guidance = fitted(found, self.working, unmasker.fit, points=anchors)
+        self.guidance = fitted(found, self.working, unmasker.fit, points=self.anchors)
         # Each update pastes into the occlusion's bounding box only: on a large photo, warping
         # the crop back to the whole photo would dominate a slider move.
         rows, cols = np.nonzero(self.occlusion)

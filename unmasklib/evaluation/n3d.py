@@ -170,18 +170,17 @@ def evaluate_n3d(n3d: N3D, profile: Profile | str | None = None,
 
 @dataclass
 class OcclusionRemnants:
-    """What painting inside N3D's occlusion map grown by each of `dilations` pixels would do to
-    M masked faces: `left[d]` `(M,)` the share of each face's true occlusion outside the grown
-    map (it would keep the mask's colour), `extra[d]` `(M,)` the pixels painted needlessly, as
-    a share of the occlusion's size."""
+    """What painting inside N3D's occlusion map grown by `d` pixels would do to M masked faces,
+    for each dilation `d` tried (the keys, in order): `left[d]` `(M,)` the share of each face's
+    true occlusion outside the grown map (it would keep the mask's colour), `extra[d]` `(M,)`
+    the pixels painted needlessly, as a share of the occlusion's size."""
 
-    dilations: list[int]
     left: dict[int, torch.Tensor]
     extra: dict[int, torch.Tensor]
 
     def smallest_meeting(self, target: float) -> int | None:
         """The smallest dilation whose mean remnant is at most `target`; None if none is."""
-        return next((d for d in self.dilations if self.left[d].mean() <= target), None)
+        return next((d for d in self.left if self.left[d].mean() <= target), None)
 
     def table(self) -> str:
         """A markdown table: per dilation, the remnant's mean, median and max, and the mean
@@ -190,7 +189,7 @@ class OcclusionRemnants:
                  "|---|---|---|---|---|"]
         lines += [f"| {d} | {100 * self.left[d].mean():.2f} % | "
                   f"{100 * self.left[d].median():.2f} % | {100 * self.left[d].max():.1f} % | "
-                  f"{100 * self.extra[d].mean():.1f} % |" for d in self.dilations]
+                  f"{100 * self.extra[d].mean():.1f} % |" for d in self.left]
         return "\n".join(lines)
 
 
@@ -213,7 +212,7 @@ def occlusion_remnants(n3d: N3D, profile: Profile | str | None = None, faces: in
         found = occlusion_map(logits, d)
         left[d] = uncovered_share(found, true).float()
         extra[d] = (found * (1 - true)).flatten(1).sum(1) / true.flatten(1).sum(1)
-    return OcclusionRemnants(list(dilations), left, extra)
+    return OcclusionRemnants(left, extra)
 
 
 def masked_expression_guess(truth: torch.Tensor, mean_coeffs: torch.Tensor,
