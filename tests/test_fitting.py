@@ -35,9 +35,11 @@ def lower_half(count: int) -> torch.Tensor:
     return occlusion
 
 
-def test_fitting_the_visible_face_undoes_a_pose_error(model, faces):
+@pytest.mark.parametrize("raster_every", [1, 4])
+def test_fitting_the_visible_face_undoes_a_pose_error(model, faces, raster_every):
+    """Rasterising every step or reusing each pixel's triangle for four steps, alike."""
     truth, images, start = faces
-    fit = FaceFit(model, SIZE, steps=80, lr=0.04, prior_weight=0.0)
+    fit = FaceFit(model, SIZE, steps=80, lr=0.04, prior_weight=0.0, raster_every=raster_every)
     fitted = fit(images, torch.zeros(4, 1, SIZE, SIZE), start)
 
     def landmark_nme(coeffs):
@@ -102,6 +104,8 @@ def test_bad_settings_and_sizes_are_refused(model, faces):
         FaceFit(model, SIZE, steps=-1, lr=0.04, prior_weight=0.0)
     with pytest.raises(ValueError, match="lr"):
         FaceFit(model, SIZE, steps=5, lr=0.0, prior_weight=0.0)
+    with pytest.raises(ValueError, match="raster_every"):
+        FaceFit(model, SIZE, steps=5, lr=0.04, prior_weight=0.0, raster_every=0)
     with pytest.raises(ValueError, match="64 px"):
         FaceFit(model, SIZE, 5, 0.04, 0.0)(images[..., :32, :32], lower_half(4), start)
 

@@ -46,6 +46,12 @@ MIN_MASK_SHARE = 0.02
 # 0.19, 0.20 eye distances at weights 0, 0.1, 0.3, 1, 3 (`benchmarks/choose_point_weight.py
 # --threads 1`, cpu N3D of commit e1a228e; 2 threads sum in another order: 0.409 at 0, 0.197 at 1).
 PHOTO_POINT_WEIGHT = 1.0
+# The fit rasterises anew every this many steps and reuses the triangle under each pixel in
+# between, with barycentrics computed afresh (the z-buffer is a third of a step). On 96
+# train-split faces after the cpu profile's training samples (never trained on; cpu N3D,
+# `benchmarks/choose_raster_every.py`): NME 0.0527 / 0.0524 / 0.0524 / 0.0524 / 0.0530 / 0.0544
+# and 64 / 52 / 48 / 46 / 44 / 43 s at 1 / 2 / 3 / 4 / 6 / 10.
+RASTER_EVERY = 4
 
 
 @torch.no_grad()
@@ -70,17 +76,18 @@ class FaceFit:
     steps = 0 returns the coefficients as given. `blocks`: the coefficient blocks the fit may
     change (`layout.names`; None: all), e.g. pose and light alone, before the shape, so that
     a face far from its start is turned before its shape and colour bend to the error.
-    `point_weight`: the five-point term's weight, for faces whose points are given."""
+    `point_weight`: the five-point term's weight, for faces whose points are given.
+    `raster_every`: steps between rasterisations (`RASTER_EVERY`); 1 rasterises each step."""
 
     def __init__(self, face_model: MorphableModel, image_size: int, steps: int, lr: float,
                  prior_weight: float, blocks: Sequence[str] | None = None,
-                 point_weight: float = 0.0) -> None:
-        if steps < 0 or lr <= 0 or prior_weight < 0:
-            raise ValueError(f"need steps >= 0, lr > 0 and prior_weight >= 0, got {steps}, "
-                             f"{lr}, {prior_weight}")
+                 point_weight: float = 0.0, raster_every: int = RASTER_EVERY) -> None:
+        if steps < 0 or lr <= 0 or prior_weight < 0 or raster_every < 1:
+            raise ValueError(f"need steps >= 0, lr > 0, prior_weight >= 0 and raster_every "
+                             f">= 1, got {steps}, {lr}, {prior_weight}, {raster_every}")
         self.face_model, self.image_size = face_model, image_size
         self.steps, self.lr, self.prior_weight = steps, lr, prior_weight
-        self.point_weight = point_weight
+        self.point_weight, self.raster_every = point_weight, raster_every
         layout = face_model.layout
         self.blocks = tuple(layout.names if blocks is None else blocks)
         unknown = set(self.blocks) - set(layout.names)
@@ -136,9 +143,12 @@ class FaceFit:
         points = torch.nan_to_num(points)
         eye_distance = (points[:, 0] - points[:, 1]).norm(dim=-1).clamp(min=1)
         point_weight = self.point_weight * known / eye_distance.square()
+        tri_id = None
         with torch.enable_grad():
-            for _ in range(self.steps):
-                render = render_faces(self.face_model, start + change * step, self.image_size)
+            for k in range(self.steps):
+                render = render_faces(self.face_model, start + change * step, self.image_size,
+                                      tri_id=tri_id)
+                tri_id = None if (k + 1) % self.raster_every == 0 else render.tri_id
                 energy = (photometric_errors(render.image, images, render.face_mask, visible)
                           + self.prior_weight * change.square().sum(1))
                 if self.point_weight:

@@ -204,10 +204,20 @@ def _check_mesh(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
 
 
 def rasterize_fragments(vertices: torch.Tensor, faces: torch.Tensor, height: int,
-                        width: int) -> Fragments:
-    """Like `rasterize`, but returns the covered pixels as `Fragments`."""
+                        width: int, tri_id: torch.Tensor | None = None) -> Fragments:
+    """Like `rasterize`, but returns the covered pixels as `Fragments`.
+
+    tri_id: `(B, H, W)` long, which triangle covers each pixel as an earlier rasterisation of
+    nearly the same mesh found it; given, it is kept and only the barycentrics are computed
+    anew from `vertices` (a pixel whose triangle has since moved off it gets weights a little
+    outside [0, 1]: the surface extended, not a jump). Skips the z-buffer, most of the cost.
+    """
     faces = _check_mesh(vertices, faces)
-    tri_id = nearest_triangle(vertices, faces, height, width)
+    if tri_id is None:
+        tri_id = nearest_triangle(vertices, faces, height, width)
+    elif tri_id.shape != (vertices.shape[0], height, width):
+        raise ValueError(f"tri_id must be ({vertices.shape[0]}, {height}, {width}), got "
+                         f"{tuple(tri_id.shape)}")
     pixels, batch, triangle = Fragments.covering(tri_id)
     in_image = pixels % (height * width)
     px = (in_image % width).to(vertices.dtype) + 0.5

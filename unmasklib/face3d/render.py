@@ -57,11 +57,13 @@ class RenderOutput:
 
 def render_mesh(world: torch.Tensor, faces: torch.Tensor, albedo: torch.Tensor,
                 sh: torch.Tensor, image_size: int, background: torch.Tensor | None = None,
-                ) -> RenderOutput:
+                tri_id: torch.Tensor | None = None) -> RenderOutput:
     """Shade any mesh: world vertices `(B, V, 3)`, faces `(F, 3)`, albedo `(B, V, 3)` in [0, 1],
     SH light `(B, 3, 9)`, seen by the default camera.
 
     background: `(B or 1, 3, H, W)` in [-1, 1]; None means black (-1).
+    tri_id: `(B, H, W)`, a render's `tri_id` of nearly the same mesh to reuse instead of
+    rasterising again (`raster.rasterize_fragments`); the coverage is then that render's.
     """
     if image_size < 8:
         raise ValueError(f"image_size must be at least 8 pixels, got {image_size}")
@@ -74,7 +76,7 @@ def render_mesh(world: torch.Tensor, faces: torch.Tensor, albedo: torch.Tensor,
                          f"got {tuple(background.shape)}")
     faces = faces.to(device=world.device, dtype=torch.long)
     sh = sh.to(world)
-    fragments = rasterize_fragments(screen, faces, image_size, image_size)
+    fragments = rasterize_fragments(screen, faces, image_size, image_size, tri_id)
     # Albedo, normals and depth share one interpolation: one gather instead of three.
     per_vertex = torch.cat([albedo, vertex_normals(world, faces), screen[..., 2:]], dim=-1)
     per_pixel = fragments.interpolate(per_vertex, faces)
@@ -109,14 +111,16 @@ def scene_light(model: MorphableModel, coeffs: torch.Tensor) -> torch.Tensor:
 
 
 def render_faces(model: MorphableModel, coeffs: torch.Tensor, image_size: int = 256,
-                 background: torch.Tensor | None = None) -> RenderOutput:
+                 background: torch.Tensor | None = None,
+                 tri_id: torch.Tensor | None = None) -> RenderOutput:
     """Render `(B, layout.size)` coefficients to square images of side `image_size`.
 
-    background: `(B or 1, 3, H, W)` in [-1, 1]; None means black (-1).
+    background: `(B or 1, 3, H, W)` in [-1, 1]; None means black (-1). tri_id: as in
+    `render_mesh`, a render's triangle ids to reuse.
     Differentiable with respect to every coefficient block (not through silhouettes).
     """
     vertices, albedo = model.decode(coeffs)
     out = render_mesh(posed_vertices(model, coeffs, vertices), model.faces, albedo,
-                      scene_light(model, coeffs), image_size, background)
+                      scene_light(model, coeffs), image_size, background, tri_id)
     out.landmarks = out.screen_vertices[:, model.landmark_index, :2]
     return out
