@@ -29,7 +29,7 @@ import torch
 from unmasklib.config import get_profile
 from unmasklib.data import as_one_batch, held_out_faces, wears_mask
 from unmasklib.evaluation import image_scores
-from unmasklib.evaluation.inpainting import held_out_guidance, held_out_guidance_file
+from unmasklib.evaluation.n3d import held_out_guidance, held_out_guidance_file
 from unmasklib.face3d import load_face_model, render_faces
 from unmasklib.painting import paint, photo_matched_render
 from unmasklib.trained import load_identity_encoder, load_n3d

@@ -15,12 +15,14 @@ from unmasklib.evaluation import (
     EDIT_VALUES,
     METRICS,
     evaluate,
+    evaluate_n3d,
     inception_features,
     inception_weights,
     markdown_table,
     painting_table,
     write_report,
 )
+from unmasklib.metrics import occlusion_iou
 from unmasklib.trained import load_identity_encoder, load_inpainting, load_n3d
 from unmasklib.training.inpainting import load_or_train_inpainting
 
@@ -145,7 +147,7 @@ def test_the_held_out_guidance_is_kept_and_reused_while_its_inputs_stay(tiny_run
     import dataclasses
 
     from unmasklib.data import as_one_batch, held_out_faces
-    from unmasklib.evaluation.inpainting import held_out_guidance
+    from unmasklib.evaluation.n3d import held_out_guidance
     from unmasklib.face3d import load_face_model
 
     n3d, model = load_n3d(PROFILE, tiny_run), load_face_model()
@@ -165,3 +167,21 @@ def test_the_held_out_guidance_is_kept_and_reused_while_its_inputs_stay(tiny_run
     # other images: fitted anew (a batch of another size may move a float ulp, never the +1)
     assert torch.allclose(held_out_guidance(n3d, masked[:3], other, model, cache)[1].coeffs,
                           refitted.coeffs[:3], atol=1e-3)
+
+
+def test_evaluate_n3d_fits_the_faces_once_for_the_later_notebooks(tiny_run):
+    """Notebook 03's fitted report writes the guidance notebooks 04 and 05 read back."""
+    from unmasklib.data import as_one_batch, held_out_faces
+    from unmasklib.evaluation.n3d import held_out_guidance, held_out_guidance_file
+    from unmasklib.face3d import load_face_model
+
+    cache = held_out_guidance_file(tiny_run)
+    cache.unlink(missing_ok=True)
+    n3d = load_n3d(PROFILE, tiny_run)
+    report = evaluate_n3d(n3d, PROFILE, tiny_run, progress=False)
+    assert cache.is_file()
+    masked = as_one_batch(held_out_faces(PROFILE, tiny_run, progress=False))["masked"]
+    found, guidance = held_out_guidance(n3d, masked, PROFILE, load_face_model())
+    assert torch.equal(report.predicted, guidance.coeffs)
+    truth = as_one_batch(held_out_faces(PROFILE, tiny_run, progress=False))["occlusion"]
+    torch.testing.assert_close(report.iou, occlusion_iou(found, truth).float())

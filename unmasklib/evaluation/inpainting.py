@@ -8,7 +8,6 @@ the true one, and the oracle-render paste.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +19,11 @@ from ..config import Profile, resolve_run
 from ..data import as_one_batch, held_out_faces, wears_mask
 from ..devices import device_of
 from ..face3d import MorphableModel, load_face_model
-from ..files import write_atomically
-from ..fitting import FaceFit
-from ..guidance import Guidance, fitted, guidance_of, n3d_outputs
+from ..guidance import Guidance
 from ..metrics import psnr, ssim
 from ..models import N3D, InpaintingGenerator
 from ..painting import paint
+from .n3d import held_out_guidance, held_out_guidance_file
 
 
 @dataclass
@@ -47,45 +45,6 @@ class InpaintingScores:
                          "ssim": float(s.mean()), "ssim_std": float(s.std()),
                          "n": int(worn.sum())})
         return rows
-
-
-def _fingerprint(n3d: N3D, images: torch.Tensor, settings: tuple) -> str:
-    """sha256 of N3D's weights, the images and `settings`: what a guidance depends on."""
-    digest = hashlib.sha256(repr(settings).encode())
-    for tensor in [*n3d.state_dict().values(), images]:
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
-
-
-def held_out_guidance(n3d: N3D, masked: torch.Tensor, profile: Profile, face_model: MorphableModel,
-                      cache: str | Path | None = None,
-                      progress: bool = False) -> tuple[torch.Tensor, Guidance]:
-    """N3D's map as predicted `(N, 1, H, W)` in {0, 1} (what its IoU scores) and the guidance
-    G gets for the masked test faces `(N, 3, H, W)`: the map grown by the profile's dilation,
-    the coefficients fitted to the visible face (`FaceFit.of_profile`). The fit of 200 faces
-    takes minutes, and notebooks 04 and 05 both need it: with a `cache` file it is kept there,
-    keyed by N3D's weights, the images and the settings, and reused while they stay."""
-    settings = (profile.occlusion_dilation, profile.fit_steps, profile.fit_lr,
-                profile.fit_prior_weight)
-    key = _fingerprint(n3d, masked, settings) if cache is not None else ""
-    if cache is not None and Path(cache).is_file():
-        kept = torch.load(cache, weights_only=True)
-        if kept["key"] == key:
-            return kept["found"].float(), Guidance(kept["occlusion"].float(), kept["coeffs"])
-    output = n3d_outputs(n3d, masked)
-    found = guidance_of(output, 0).occlusion
-    guidance = fitted(guidance_of(output, profile.occlusion_dilation), masked,
-                      FaceFit.of_profile(profile, face_model), progress=progress)
-    if cache is not None:
-        state = {"key": key, "found": found.bool(), "occlusion": guidance.occlusion.bool(),
-                 "coeffs": guidance.coeffs}
-        write_atomically(cache, lambda file: torch.save(state, file))
-    return found, guidance
-
-
-def held_out_guidance_file(folder: str | Path) -> Path:
-    """Where a run keeps `held_out_guidance`'s cache."""
-    return Path(folder) / "data" / "held-out-guidance.pt"
 
 
 # The methods given the true occlusion; every other paints inside N3D's map.

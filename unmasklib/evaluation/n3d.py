@@ -9,6 +9,7 @@ always guessing the mean face.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +17,13 @@ from pathlib import Path
 import torch
 
 from ..config import Profile, get_profile, resolve_run
-from ..data import dataset_batches, held_out_faces, wears_mask
+from ..data import as_one_batch, held_out_faces, wears_mask
 from ..data.synthetic import SyntheticMaskedFaces, mean_coefficients
+from ..devices import in_batches
 from ..face3d import CoeffLayout, MorphableModel, load_face_model, render_faces
-from ..fitting import FaceFit, lower_face_expressions
-from ..guidance import fitted, guidance_of, n3d_outputs, occlusion_map
+from ..files import write_atomically
+from ..fitting import RASTER_EVERY, FaceFit, lower_face_expressions
+from ..guidance import Guidance, fitted, guidance_of, n3d_outputs, occlusion_map
 from ..metrics import (
     LANDMARK_REGIONS,
     landmark_errors,
@@ -116,56 +119,82 @@ class N3DReport:
         return out
 
 
+def _fingerprint(n3d: N3D, images: torch.Tensor, settings: tuple) -> str:
+    """sha256 of N3D's weights, the images and `settings`: what a guidance depends on."""
+    digest = hashlib.sha256(repr(settings).encode())
+    for tensor in [*n3d.state_dict().values(), images]:
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def held_out_guidance(n3d: N3D, masked: torch.Tensor, profile: Profile, face_model: MorphableModel,
+                      cache: str | Path | None = None,
+                      progress: bool = False) -> tuple[torch.Tensor, Guidance]:
+    """N3D's map as predicted `(N, 1, H, W)` in {0, 1} (what its IoU scores) and the guidance
+    G gets for the masked test faces `(N, 3, H, W)`: the map grown by the profile's dilation,
+    the coefficients fitted to the visible face (`FaceFit.of_profile`). The fit of 200 faces
+    takes minutes, and notebooks 03, 04 and 05 all need it: with a `cache` file it is kept there,
+    keyed by N3D's weights, the images and the settings, and reused while they stay."""
+    settings = (profile.occlusion_dilation, profile.fit_steps, profile.fit_lr,
+                profile.fit_prior_weight, RASTER_EVERY)
+    key = _fingerprint(n3d, masked, settings) if cache is not None else ""
+    if cache is not None and Path(cache).is_file():
+        kept = torch.load(cache, weights_only=True)
+        if kept["key"] == key:
+            return kept["found"].float(), Guidance(kept["occlusion"].float(), kept["coeffs"])
+    output = n3d_outputs(n3d, masked)
+    found = guidance_of(output, 0).occlusion
+    guidance = fitted(guidance_of(output, profile.occlusion_dilation), masked,
+                      FaceFit.of_profile(profile, face_model), progress=progress)
+    if cache is not None:
+        state = {"key": key, "found": found.bool(), "occlusion": guidance.occlusion.bool(),
+                 "coeffs": guidance.coeffs}
+        write_atomically(cache, lambda file: torch.save(state, file))
+    return found, guidance
+
+
+def held_out_guidance_file(folder: str | Path) -> Path:
+    """Where a run keeps `held_out_guidance`'s cache."""
+    return Path(folder) / "data" / "held-out-guidance.pt"
+
+
 def evaluate_n3d(n3d: N3D, profile: Profile | str | None = None,
                  run_folder: str | Path | None = None, batch_size: int = 32,
                  progress: bool = True, fit: bool = True) -> N3DReport:
     """N3D on the profile's held-out test faces against their exact ground truth; with `fit`,
     its coefficients fitted to the visible face first (`fitting.FaceFit`, the profile's
     settings, outside N3D's occlusion map grown as G gets it), as every later use of N3D
-    does. Reads the test split only: the mean face is that of the training split's drawn
+    does: that is `held_out_guidance`, kept in the run folder for notebooks 04 and 05.
+    Reads the test split only: the mean face is that of the training split's drawn
     coefficients (`data.synthetic.mean_coefficients`), which needs no training image."""
     profile, folder = resolve_run(profile, run_folder)
-    test = held_out_faces(profile, folder, progress)
+    faces = as_one_batch(held_out_faces(profile, folder, progress))
     face_model = load_face_model()
-    face_fit = FaceFit.of_profile(profile, face_model) if fit else None
+    if fit:
+        found, guidance = held_out_guidance(n3d, faces["masked"], profile, face_model,
+                                            held_out_guidance_file(folder), progress)
+        coeffs = guidance.coeffs
+    else:
+        output = n3d_outputs(n3d, faces["masked"], batch_size)
+        found, coeffs = occlusion_map(output.occlusion_logits, 0), output.coeffs
+    truth, worn = faces["coeffs"], wears_mask(faces["mask_type"])
     mean_coeffs = mean_coefficients(face_model, profile.seed, "train", profile.train_samples)
     hidden = lower_face_expressions(face_model, profile.image_size)
-    parts: dict[str, list] = {"iou": [], "predicted": [], "truth": [], "landmark": [],
-                              "floor": [], "surface": [], "mean_surface": []}
-    kinds: list[str] = []
-    for batch in dataset_batches(test, batch_size, "evaluating N3D", progress):
-        output = n3d_outputs(n3d, batch["masked"], batch_size)
-        coeffs = fitted(guidance_of(output, profile.occlusion_dilation), batch["masked"],
-                        face_fit, batch_size).coeffs
-        truth = batch["coeffs"]
-        floor = masked_expression_guess(truth, mean_coeffs, hidden,
-                                        wears_mask(batch["mask_type"]), face_model.layout)
-        with torch.no_grad():
-            landmarks, floor_landmarks = render_faces(
-                face_model, torch.cat([coeffs, floor]), profile.image_size
-            ).landmarks.split(len(coeffs))
-        parts["iou"].append(occlusion_iou(torch.sigmoid(output.occlusion_logits),
-                                          batch["occlusion"]))
-        parts["predicted"].append(coeffs)
-        parts["truth"].append(truth)
-        parts["landmark"].append(landmark_errors(landmarks, batch["landmarks"]))
-        parts["floor"].append(landmark_errors(floor_landmarks, batch["landmarks"]))
-        parts["surface"].append(surface_errors(face_model, coeffs, truth))
-        parts["mean_surface"].append(surface_errors(face_model, mean_coeffs.expand_as(truth),
-                                                    truth))
-        kinds += batch["mask_type"]
+    floor = masked_expression_guess(truth, mean_coeffs, hidden, worn, face_model.layout)
+    with torch.no_grad():
+        landmarks, floor_landmarks = in_batches(
+            lambda c: render_faces(face_model, c, profile.image_size).landmarks,
+            torch.cat([coeffs, floor]), batch_size=batch_size).split(len(coeffs))
     return N3DReport(
-        iou=torch.cat(parts["iou"]).float(), predicted=torch.cat(parts["predicted"]),
-        truth=torch.cat(parts["truth"]), mean_coeffs=mean_coeffs,
-        landmark_error=torch.cat(parts["landmark"]).float(),
-        floor_landmark_error=torch.cat(parts["floor"]).float(),
+        iou=occlusion_iou(found, faces["occlusion"]).float(), predicted=coeffs, truth=truth,
+        mean_coeffs=mean_coeffs,
+        landmark_error=landmark_errors(landmarks, faces["landmarks"]).float(),
+        floor_landmark_error=landmark_errors(floor_landmarks, faces["landmarks"]).float(),
         hidden_expressions=[name for name, hides in
                             zip(face_model.expression_names, hidden, strict=True) if hides],
-        surface_error={name: torch.cat([p[name] for p in parts["surface"]])
-                       for name in ("shape", "albedo")},
-        mean_face_surface_error={name: torch.cat([p[name] for p in parts["mean_surface"]])
-                                 for name in ("shape", "albedo")},
-        mask_type=kinds, layout=face_model.layout)
+        surface_error=surface_errors(face_model, coeffs, truth),
+        mean_face_surface_error=surface_errors(face_model, mean_coeffs.expand_as(truth), truth),
+        mask_type=list(faces["mask_type"]), layout=face_model.layout)
 
 
 @dataclass
