@@ -195,3 +195,42 @@ def test_gradient_penalty_of_a_network_matches_finite_differences():
     penalty = gradient_penalty(lambda x: critic(x, occlusion), real, fake,
                                torch.Generator().manual_seed(0))
     assert float(penalty.detach()) == pytest.approx((float(slope) - 1) ** 2, rel=1e-4)
+
+
+def test_the_phase2_step_runs_n3d_and_the_identity_encoder_in_the_settings_precision():
+    """bfloat16 for the frozen N3D and identity encoder (the paper profile's), G and D in
+    float32 either way: every term close to the float32 step's; an unknown precision named."""
+    import dataclasses
+
+    from unmasklib.config import get_profile
+    from unmasklib.data import SyntheticMaskedFaces, collate
+    from unmasklib.face3d import load_face_model
+    from unmasklib.models.identity import IdentityEncoder
+    from unmasklib.models.n3d import N3D
+    from unmasklib.trained import build_inpainting
+    from unmasklib.training import adam
+    from unmasklib.training.inpainting import inpainting_settings, inpainting_step
+
+    face_model = load_face_model()
+    data = SyntheticMaskedFaces("train", size=4, image_size=64, seed=0, model=face_model,
+                                progress=False)
+    batch = collate([data[i] for i in range(4)])
+    torch.manual_seed(0)
+    n3d = N3D("small", image_size=64, layout=face_model.layout, width=8).eval()
+    encoder = IdentityEncoder("small", width=4, image_size=32).requires_grad_(False).eval()
+    terms = {}
+    for precision in ("fp32", "bf16"):
+        profile = dataclasses.replace(get_profile("smoke"), n3d_precision=precision)
+        settings = inpainting_settings(profile, use_render=True)
+        assert settings["precision"] == precision
+        networks = dict(zip(("G", "D"), build_inpainting(settings, seed=0), strict=True))
+        critic_optimizer = adam(networks["D"].parameters())
+        step = inpainting_step(critic_optimizer, n3d, face_model, encoder, settings, seed=0)
+        terms[precision] = step(networks, batch, 0)
+    for name, value in terms["fp32"].items():
+        assert terms["bf16"][name].dtype == torch.float32, name
+        assert terms["bf16"][name].item() == pytest.approx(value.item(), rel=0.05, abs=5e-3), name
+    assert terms["bf16"]["id"] != terms["fp32"]["id"]  # the encoder did run in bfloat16
+    with pytest.raises(ValueError, match="unknown precision 'fp16'"):
+        inpainting_step(critic_optimizer, n3d, face_model, encoder,
+                        {**settings, "precision": "fp16"}, seed=0)

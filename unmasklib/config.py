@@ -50,9 +50,10 @@ class Profile:
     lambda_id: float = 0.1
     lambda_lm: float = 0.001
     n3d_unmasked_probability: float = 0.25  # share of training faces shown without their mask
-    # "bf16": N3D and the identity encoder run under autocast in bfloat16 (renderer and losses
-    # stay float32); fast on GPUs and on CPUs with native bfloat16 (AMX, AVX512-BF16), slow
-    # on CPUs without it, so the laptop profiles keep "fp32".
+    # "bf16": N3D and the identity encoder run under autocast in bfloat16, in phase 1 and,
+    # frozen, in phase 2 (renderer, losses, G and D stay float32); fast on GPUs and on CPUs
+    # with native bfloat16 (AMX, AVX512-BF16), slow on CPUs without it, so the laptop
+    # profiles keep "fp32".
     n3d_precision: str = "fp32"
     # Inpainting (notebook 04): G and its critic D. lambda_*: the seed's phase-2 weights;
     # lambda_gp: WGAN-GP's own. truth_render_probability: the share of training samples whose

@@ -42,7 +42,13 @@ from .batches import Batches, step_generator
 from .distributed import unwrapped, world
 from .identity import load_or_train_identity_encoder
 from .loop import Run, StepFn, adam, descend, fit, load_or_train
-from .n3d import load_or_train_n3d, photo_settings
+from .n3d import (
+    autocast_dtype_of,
+    autocast_in,
+    load_or_train_n3d,
+    photo_settings,
+    similarity_in,
+)
 
 
 def inpainting_settings(profile: Profile, use_render: bool,
@@ -59,7 +65,7 @@ def inpainting_settings(profile: Profile, use_render: bool,
             "lambda_adv": profile.lambda_adv, "lambda_gp": profile.lambda_gp,
             "truth_render_probability": truth_probability if use_render else 0.0,
             "occlusion_dilation": profile.occlusion_dilation, "residual": profile.residual_g,
-            "matched_guide": profile.matched_guide}
+            "matched_guide": profile.matched_guide, "precision": profile.n3d_precision}
 
 
 def guide_renders(face_model: MorphableModel, batch: Mapping[str, torch.Tensor],
@@ -81,14 +87,17 @@ def inpainting_step(critic_optimizer: torch.optim.Optimizer, n3d: N3D,
     """The step function of phase 2 (networks "G" and "D"): frozen N3D's guidance, one
     critic update (WGAN-GP), then G's loss terms (`phase2_generator_loss`) for the loop to
     descend; the critic's terms ride along in the returned dict for the history ("critic",
-    "gp"). `n3d` and `encoder` frozen."""
+    "gp"). `n3d` and `encoder` frozen; they run in the settings' "precision" as in phase 1
+    (G and D always in float32)."""
+    autocast_dtype = autocast_dtype_of(settings["precision"])
     similarity = functools.partial(identity_similarity, encoder)
 
     def step_fn(networks: Mapping[str, nn.Module], batch: dict,
                 step: int) -> dict[str, torch.Tensor]:
         generator, critic = networks["G"], networks["D"]
         draws = step_generator(seed, step, "inpainting")
-        with torch.no_grad():
+        device_type = batch["masked"].device.type
+        with torch.no_grad(), autocast_in(device_type, autocast_dtype):
             guidance = guidance_of(n3d(batch["masked"]), settings["occlusion_dilation"])
         occlusion = guidance.occlusion
         render = guide_renders(face_model, batch, guidance.coeffs,
@@ -107,7 +116,8 @@ def inpainting_step(critic_optimizer: torch.optim.Optimizer, n3d: N3D,
         # distributed replica would wait for gradients that never come.
         scorer = unwrapped(critic).requires_grad_(False)
         terms = phase2_generator_loss(
-            result, batch["clean"], similarity(result, batch["clean"]),
+            result, batch["clean"],
+            similarity_in(similarity, device_type, autocast_dtype)(result, batch["clean"]),
             scorer(result, occlusion), settings["lambda_pix"], settings["lambda_id"],
             settings["lambda_tv"], settings["lambda_adv"])
         return {**terms, "critic": distance.detach(), "gp": penalty.detach()}

@@ -36,6 +36,30 @@ from .loop import Run, StepFn, adam, fit, load_or_train
 AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16}  # Profile.n3d_precision -> autocast
 
 
+def autocast_dtype_of(precision: str) -> torch.dtype | None:
+    """The autocast dtype of a profile's `n3d_precision` (None: float32); ValueError if unknown."""
+    if precision not in AUTOCAST_DTYPES:
+        raise ValueError(f"unknown precision {precision!r}; choose one of "
+                         f"{sorted(AUTOCAST_DTYPES)}")
+    return AUTOCAST_DTYPES[precision]
+
+
+def autocast_in(device_type: str, dtype: torch.dtype | None) -> torch.autocast:
+    """Autocast to `dtype` on `device_type`; a no-op for None (float32)."""
+    return torch.autocast(device_type, dtype=dtype, enabled=dtype is not None)
+
+
+def similarity_in(similarity: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                  device_type: str, dtype: torch.dtype | None,
+                  ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """`similarity(a, b)` run under `autocast_in(device_type, dtype)`, its result in float32
+    for the losses."""
+    def run(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        with autocast_in(device_type, dtype):
+            return similarity(a, b).float()
+    return run
+
+
 def photo_settings(photos: str | Path | None) -> dict:
     """What a folder of photos adds to a run's settings, so that a checkpoint trained with
     other data (or none) is not taken for this run's: its path and how many files it holds
@@ -74,12 +98,9 @@ def n3d_step(face_model: MorphableModel, encoder: nn.Module, settings: dict,
     """The step function of phase 1 (network "n3d"): `phase1_terms` of N3D on the batch's
     masked faces, a share `unmasked_probability` of them shown without their mask
     (`unmask_some`), the networks in the settings' "precision"; `encoder` frozen."""
-    if settings["precision"] not in AUTOCAST_DTYPES:
-        raise ValueError(f"unknown precision {settings['precision']!r}; choose one of "
-                         f"{sorted(AUTOCAST_DTYPES)}")
+    autocast_dtype = autocast_dtype_of(settings["precision"])
     similarity = functools.partial(identity_similarity, encoder)
     scales = visibility_scales(face_model)
-    autocast_dtype = AUTOCAST_DTYPES[settings["precision"]]
 
     def step_fn(networks: Mapping[str, nn.Module], batch: dict,
                 step: int) -> dict[str, torch.Tensor]:
@@ -89,10 +110,6 @@ def n3d_step(face_model: MorphableModel, encoder: nn.Module, settings: dict,
                             settings["lambda_id"], settings["lambda_lm"], autocast_dtype,
                             scales)
     return step_fn
-
-
-def _autocast(device_type: str, dtype: torch.dtype | None) -> torch.autocast:
-    return torch.autocast(device_type, dtype=dtype, enabled=dtype is not None)
 
 
 def phase1_terms(n3d: nn.Module, face_model: MorphableModel, batch: Mapping[str, torch.Tensor],
@@ -120,15 +137,12 @@ def phase1_terms(n3d: nn.Module, face_model: MorphableModel, batch: Mapping[str,
                          f"{face_model.layout.describe()}")
     device_type = batch["masked"].device.type
 
-    def similarity_in_precision(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        with _autocast(device_type, autocast_dtype):
-            return similarity(a, b).float()
-
-    with _autocast(device_type, autocast_dtype):
+    with autocast_in(device_type, autocast_dtype):
         logits, coeffs = n3d(batch["masked"])
     render = render_faces(face_model, coeffs, batch["masked"].shape[-1])
     return phase1_loss(logits.float(), coeffs, render, batch, face_model.layout,
-                       similarity_in_precision, lambda_id, lambda_lm, coeff_scales)
+                       similarity_in(similarity, device_type, autocast_dtype), lambda_id,
+                       lambda_lm, coeff_scales)
 
 
 def train_n3d(encoder: nn.Module, profile: Profile | str | None = None,
