@@ -21,7 +21,7 @@ import torch
 from bench_phase1 import phase1_step
 from bench_phase2 import phase2_step
 from timing import load_note
-from torch.profiler import ProfilerActivity, profile
+from torch.profiler import ProfilerActivity
 
 from unmasklib import face3d
 from unmasklib.config import get_profile
@@ -68,7 +68,7 @@ def profile_table(step: Callable[[], None], repeats: int, rows: int, per_call: i
     """The mean step time and the top `rows` operators by self CPU time, as markdown."""
     step()
     start = time.perf_counter()
-    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+    with torch.profiler.profile(activities=[ProfilerActivity.CPU]) as profiler:
         for _ in range(repeats):
             step()
     steps = repeats * per_call
@@ -97,17 +97,17 @@ def main() -> None:
     print(f"threads: {torch.get_num_threads()}; {load_note()}")
     print(f"ResNet-50 forward+backward (256 px, batch 8) on this host: "
           f"{resnet50_step_seconds():.2f} s")
-    profile_ = get_profile(args.profile)
+    chosen = get_profile(args.profile)
     steps = {
-        f"identity encoder, batch {profile_.identity_batch}":
+        f"identity encoder, batch {chosen.identity_batch}":
             (identity_training_step(args.profile), 1),
-        "N3D phase 1, batch 8": (phase1_step(args.profile, profile_.n3d_precision), 1),
+        "N3D phase 1, batch 8": (phase1_step(args.profile, chosen.n3d_precision), 1),
         "inpainting phase 2, batch 8": (phase2_step(args.profile), 1),
         f"fit, 32 faces (triangles reused {RASTER_EVERY} steps)":
             (fit_steps(args.profile), RASTER_EVERY),
     }
     for name, (step, per_call) in steps.items():
-        print(f"\n### {name} ({args.profile} profile, {profile_.image_size} px)\n", flush=True)
+        print(f"\n### {name} ({args.profile} profile, {chosen.image_size} px)\n", flush=True)
         print(profile_table(step, args.repeats, args.rows, per_call), flush=True)
 
 
