@@ -60,11 +60,11 @@ def identity_encoder(config: str) -> nn.Module:
     return encoder.requires_grad_(False).eval()
 
 
-def synthetic_batch(face_model: face3d.MorphableModel, size: int) -> dict:
-    """`BATCH` synthetic training samples at `size` px, generated in memory (seed 0)."""
-    data = SyntheticMaskedFaces("train", size=BATCH, image_size=size, seed=0,
+def synthetic_batch(face_model: face3d.MorphableModel, size: int, count: int = BATCH) -> dict:
+    """`count` synthetic training samples at `size` px, generated in memory (seed 0)."""
+    data = SyntheticMaskedFaces("train", size=count, image_size=size, seed=0,
                                 model=face_model, progress=False)
-    return collate([data[i] for i in range(BATCH)])
+    return collate([data[i] for i in range(count)])
 
 
 def phase1_step(config: str, precision: str) -> Callable[[], None]:

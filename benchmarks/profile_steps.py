@@ -18,26 +18,18 @@ import time
 from collections.abc import Callable
 
 import torch
-from bench_phase1 import phase1_step
+from bench_phase1 import phase1_step, synthetic_batch
 from bench_phase2 import phase2_step
 from timing import load_note
 from torch.profiler import ProfilerActivity
 
 from unmasklib import face3d
 from unmasklib.config import get_profile
-from unmasklib.data import SyntheticMaskedFaces, collate
 from unmasklib.fitting import RASTER_EVERY, FaceFit
 from unmasklib.host_speed import resnet50_step_seconds
 from unmasklib.trained import build_identity_models
 from unmasklib.training import adam, descend
 from unmasklib.training.identity import identity_settings, identity_step
-
-
-def synthetic_batch(size: int, image_size: int) -> dict:
-    """`size` training samples at `image_size` px, generated in memory (seed 0)."""
-    data = SyntheticMaskedFaces("train", size=size, image_size=image_size, seed=0,
-                                progress=False)
-    return collate([data[i] for i in range(size)])
 
 
 def identity_training_step(profile_name: str) -> Callable[[], None]:
@@ -46,7 +38,8 @@ def identity_training_step(profile_name: str) -> Callable[[], None]:
     models = {name: module.to(memory_format=torch.channels_last) for name, module
               in build_identity_models(settings, profile.seed).items()}
     optimizer = adam([p for module in models.values() for p in module.parameters()])
-    batch = synthetic_batch(profile.identity_batch, profile.image_size)
+    batch = synthetic_batch(face3d.load_face_model(), profile.image_size,
+                            profile.identity_batch)
     batch["identity"] = batch["identity"] % settings["num_classes"]
     step_fn = identity_step(profile.seed, settings["max_shift"])
     return lambda: descend([optimizer], step_fn(models, batch, 0)["total"])
@@ -57,7 +50,7 @@ def fit_steps(profile_name: str, faces: int = 32) -> Callable[[], None]:
     caller divides by `RASTER_EVERY`."""
     profile = get_profile(profile_name)
     face_model = face3d.load_face_model()
-    batch = synthetic_batch(faces, profile.image_size)
+    batch = synthetic_batch(face_model, profile.image_size, faces)
     fit = FaceFit(face_model, profile.image_size, RASTER_EVERY, profile.fit_lr,
                   profile.fit_prior_weight)
     start = face_model.zero_coeffs(faces)
