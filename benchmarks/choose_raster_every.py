@@ -16,7 +16,7 @@ import torch
 
 from unmasklib import face3d
 from unmasklib.config import get_profile
-from unmasklib.data import SyntheticMaskedFaces
+from unmasklib.evaluation.n3d import unseen_training_faces
 from unmasklib.fitting import RASTER_EVERY, FaceFit
 from unmasklib.guidance import fitted, guidance_of, n3d_outputs
 from unmasklib.host_speed import resnet50_step_seconds
@@ -35,11 +35,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     profile = get_profile(args.profile)
     first = profile.train_samples
-    unseen = SyntheticMaskedFaces("train", size=first + args.faces, image_size=profile.image_size,
-                                  seed=profile.seed, progress=False)
-    samples = [unseen[i] for i in range(first, first + args.faces)]
-    masked = torch.stack([sample["masked"] for sample in samples])
-    landmarks = torch.stack([sample["landmarks"] for sample in samples])
+    unseen = unseen_training_faces(profile, args.faces)
+    masked, landmarks = unseen["masked"], unseen["landmarks"]
     face_model = face3d.load_face_model()
     guidance = guidance_of(n3d_outputs(load_n3d(profile, args.run), masked),
                            profile.occlusion_dilation)

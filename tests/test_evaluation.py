@@ -180,8 +180,7 @@ def test_evaluate_n3d_fits_the_faces_once_for_the_later_notebooks(tiny_run):
     n3d = load_n3d(PROFILE, tiny_run)
     report = evaluate_n3d(n3d, PROFILE, tiny_run, progress=False)
     assert cache.is_file()
-    masked = as_one_batch(held_out_faces(PROFILE, tiny_run, progress=False))["masked"]
-    found, guidance = held_out_guidance(n3d, masked, PROFILE, load_face_model())
+    faces = as_one_batch(held_out_faces(PROFILE, tiny_run, progress=False))
+    found, guidance = held_out_guidance(n3d, faces["masked"], PROFILE, load_face_model())
     assert torch.equal(report.predicted, guidance.coeffs)
-    truth = as_one_batch(held_out_faces(PROFILE, tiny_run, progress=False))["occlusion"]
-    torch.testing.assert_close(report.iou, occlusion_iou(found, truth).float())
+    torch.testing.assert_close(report.iou, occlusion_iou(found, faces["occlusion"]).float())

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from ..config import Profile, get_profile, resolve_run
-from ..data import as_one_batch, held_out_faces, wears_mask
+from ..data import as_one_batch, collate, held_out_faces, wears_mask
 from ..data.synthetic import SyntheticMaskedFaces, mean_coefficients
 from ..devices import in_batches
 from ..face3d import CoeffLayout, MorphableModel, load_face_model, render_faces
@@ -222,19 +222,25 @@ class OcclusionRemnants:
         return "\n".join(lines)
 
 
+def unseen_training_faces(profile: Profile, faces: int) -> dict:
+    """The `faces` training-split faces that follow the profile's training samples, as one
+    batch (`data.collate`): its identities, never trained on, where a setting may be chosen
+    without looking at the test faces."""
+    first = profile.train_samples
+    unseen = SyntheticMaskedFaces("train", size=first + faces, image_size=profile.image_size,
+                                  seed=profile.seed, progress=False)
+    return collate([unseen[i] for i in range(first, first + faces)])
+
+
 def occlusion_remnants(n3d: N3D, profile: Profile | str | None = None, faces: int = 200,
                        dilations: range | list[int] = range(7)) -> OcclusionRemnants:
     """How far to grow N3D's occlusion map before painting, measured where it may be chosen:
     on the `faces` training-split faces that follow the profile's training samples (its
     identities, never trained on), not on the test faces. Masked faces only."""
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
-    first = profile.train_samples
-    unseen = SyntheticMaskedFaces("train", size=first + faces, image_size=profile.image_size,
-                                  seed=profile.seed, progress=False)
-    samples = [unseen[i] for i in range(first, first + faces)]
-    worn = wears_mask([sample["mask_type"] for sample in samples])
-    masked = torch.stack([sample["masked"] for sample in samples])[worn]
-    true = torch.stack([sample["occlusion"] for sample in samples])[worn]
+    unseen = unseen_training_faces(profile, faces)
+    worn = wears_mask(unseen["mask_type"])
+    masked, true = unseen["masked"][worn], unseen["occlusion"][worn]
     logits = n3d_outputs(n3d, masked).occlusion_logits
     left, extra = {}, {}
     for d in dilations:
