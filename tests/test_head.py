@@ -1,0 +1,141 @@
+"""Data v3: the head around the face (hair, ears, neck, clothes) and the broader people."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from unmasklib import face3d
+from unmasklib.data.head import (
+    HAIR_STYLES,
+    bare_scalp,
+    face_scale,
+    hairline,
+    head_topology,
+    render_heads,
+)
+from unmasklib.data.synthetic import head_of, render_masked_faces
+from unmasklib.face3d.camera import pose_vertices, project
+from unmasklib.face3d.embedded import MEAN_SKIN, SKIN_TONE_STEP
+
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def model():
+    return face3d.load_face_model()
+
+
+def posed(model, yaw: float = 0.0, **identity: float) -> torch.Tensor:
+    coeffs = torch.zeros(1, model.layout.size)
+    coeffs[0, model.layout.slice("pose").start] = yaw
+    for name, value in identity.items():
+        coeffs[0, model.layout.slice("identity").start + model.identity_names.index(name)] = value
+    return coeffs
+
+
+def test_heads_are_drawn_per_identity_with_every_style():
+    assert head_of(0, 5) == head_of(0, 5) != head_of(0, 6)
+    assert head_of(1, 5) != head_of(0, 5)
+    styles = [head_of(0, k).hair for k in range(200)]
+    assert set(styles) == set(HAIR_STYLES)
+
+
+def test_hairlines_of_the_styles():
+    style = head_of(0, 3)
+    middle = len(hairline(style)) // 2  # the column at the forehead
+    lines = {hair: hairline(replace(style, hair=hair, hairline=0.95))[middle]
+             for hair in ("short", "bangs", "receding")}
+    assert lines["bangs"] == pytest.approx(0.5)
+    assert lines["receding"] == pytest.approx(1.05)  # scalp shows above the forehead
+    assert lines["short"] == pytest.approx(0.95)
+    long_hair = hairline(replace(style, hair="long"))
+    assert long_hair.min() == pytest.approx(-2.0)  # down to the shoulders at the back
+
+
+def test_head_scale_follows_the_face_width(model):
+    vertices, _ = model.decode(torch.cat([posed(model), posed(model, face_width=2.0)]))
+    scale = face_scale(model, vertices)
+    assert torch.allclose(scale[0], torch.ones(3), atol=1e-6)
+    # face_width moves every vertex by 0.06 x per unit: two units make it 12 % wider.
+    assert scale[1, 0].item() == pytest.approx(1.12, abs=1e-5)
+    assert scale[1, 1].item() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_skull_turns_with_the_face_and_shoulders_stay(model):
+    style = head_of(0, 1)
+    _, parts = head_topology()
+    still, turned = (render_heads(model, posed(model, yaw), [style], SIZE)
+                     for yaw in (0.0, 0.4))
+    torso = parts["torso"]
+    assert torch.equal(still.screen_vertices[:, torso], turned.screen_vertices[:, torso])
+    # The skull is the face's pose applied to the unposed skull: compare with the camera.
+    angles = torch.tensor([[0.4, 0.0, 0.0]])
+    unposed = still.screen_vertices[:, parts["scalp"]]
+    depth = unposed[..., 2]
+    focal = face3d.camera.focal_length(SIZE)
+    x = (unposed[..., 0] - SIZE / 2) * depth / focal
+    y = -(unposed[..., 1] - SIZE / 2) * depth / focal
+    world = torch.stack([x, y, face3d.camera.CAMERA_DISTANCE - depth], -1)
+    expected = project(pose_vertices(world, angles, torch.zeros(1, 3)), SIZE, SIZE)
+    assert torch.allclose(turned.screen_vertices[:, parts["scalp"]], expected, atol=1e-3)
+
+
+def test_clean_images_composite_face_and_head_by_depth(model):
+    coeffs = torch.cat([posed(model, 0.3), posed(model, -0.2, face_length=1.0)])
+    heads = [head_of(0, 2), head_of(0, 9)]
+    background = torch.full((2, 3, SIZE, SIZE), -0.5)
+    out = render_masked_faces(model, coeffs, [None, None], background, SIZE, heads=heads)
+    face = face3d.render_faces(model, coeffs, SIZE, background=background,
+                               albedo=bare_scalp(model, model.decode(coeffs)[1]))
+    head = render_heads(model, coeffs, heads, SIZE, background)
+    clean = out["clean"].permute(0, 3, 1, 2).float() / 127.5 - 1
+    in_front = (head.depth < face.depth).expand_as(clean)
+    assert 0.05 < in_front.float().mean() < 0.6  # hair, ears, neck: some of the picture
+    for source, where in ((head.image, in_front), (face.image, ~in_front)):
+        quantised = torch.round((source + 1) * 127.5) / 127.5 - 1
+        assert (quantised - clean)[where].abs().max() < 1e-5
+
+
+def test_a_bare_scalp_is_the_face_own_skin(model):
+    coeffs = torch.zeros(2, model.layout.size)
+    coeffs[1, model.layout.slice("texture").start + model.texture_names.index("skin_tone")] = 1.5
+    _, albedo = model.decode(coeffs)
+    bare = bare_scalp(model, albedo)
+    cap = model.vertex_regions["hair"] > 0.999
+    skin = model.vertex_regions["skin"]
+    expected = (albedo * skin[:, None]).sum(1) / skin.sum()
+    assert torch.allclose(bare[:, cap], expected[:, None].expand(-1, int(cap.sum()), -1), atol=1e-3)
+    elsewhere = model.vertex_regions["hair"] == 0
+    assert torch.equal(bare[:, elsewhere], albedo[:, elsewhere])
+
+
+def test_a_style_per_face_is_required(model):
+    with pytest.raises(ValueError, match="one head style per face"):
+        render_heads(model, torch.zeros(2, model.layout.size), [head_of(0, 0)], SIZE)
+
+
+def test_skin_tones_reach_very_pale_and_very_dark(model):
+    tone = model.layout.slice("texture").start + model.texture_names.index("skin_tone")
+    coeffs = torch.zeros(2, model.layout.size)
+    coeffs[:, tone] = torch.tensor([-2.0, 2.0])
+    _, albedo = model.decode(coeffs)
+    skin = model.vertex_regions["skin"] > 0.99
+    cheek = albedo[:, skin].median(1).values
+    expected = torch.tensor(MEAN_SKIN) + torch.tensor([[2.0], [-2.0]]) * torch.tensor(
+        SKIN_TONE_STEP)
+    assert torch.allclose(cheek, expected, atol=0.06)  # the cheeks' redness adds a little
+    assert cheek[0, 0] > 0.9 and cheek[1, 0] < 0.3
+
+
+def test_eye_size_widens_the_eyes(model):
+    _, wide = (face3d.render_faces(model, posed(model, eye_size=value), SIZE).landmarks[0]
+               for value in (0.0, 1.0))
+    plain = face3d.render_faces(model, posed(model), SIZE).landmarks[0]
+    width = lambda lm: (lm[39] - lm[36]).norm()  # noqa: E731
+    assert 1.1 < (width(wide) / width(plain)).item() < 1.3
+    assert np.isclose(((wide[42] + wide[45]) / 2 - (plain[42] + plain[45]) / 2).norm().item(),
+                      0, atol=0.3)  # the eye grows about its own centre
