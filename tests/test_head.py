@@ -11,15 +11,20 @@ import torch
 from unmasklib import face3d
 from unmasklib.data.head import (
     HAIR_STYLES,
+    NECK_STAYS_BELOW,
+    NECK_TURNS_FROM,
     bare_scalp,
     face_scale,
-    hairline,
+    hairline_heights,
+    head_ellipse,
+    head_mesh,
     head_topology,
     render_heads,
 )
 from unmasklib.data.synthetic import head_of, render_masked_faces
 from unmasklib.face3d.camera import pose_vertices, project
 from unmasklib.face3d.embedded import MEAN_SKIN, SKIN_TONE_STEP
+from unmasklib.face3d.shading import vertex_normals
 
 SIZE = 64
 
@@ -46,58 +51,108 @@ def test_heads_are_drawn_per_identity_with_every_style():
 
 def test_hairlines_of_the_styles():
     style = head_of(0, 3)
-    middle = len(hairline(style)) // 2  # the column at the forehead
-    lines = {hair: hairline(replace(style, hair=hair, hairline=0.95))[middle]
+    middle = len(hairline_heights(style)) // 2  # the column at the forehead
+    lines = {hair: hairline_heights(replace(style, hair=hair, hairline=0.95))[middle]
              for hair in ("short", "bangs", "receding")}
     assert lines["bangs"] == pytest.approx(0.5)
     assert lines["receding"] == pytest.approx(1.05)  # scalp shows above the forehead
     assert lines["short"] == pytest.approx(0.95)
-    long_hair = hairline(replace(style, hair="long"))
+    long_hair = hairline_heights(replace(style, hair="long"))
     assert long_hair.min() == pytest.approx(-2.0)  # down to the shoulders at the back
 
 
-def test_head_scale_follows_the_face_width(model):
-    vertices, _ = model.decode(torch.cat([posed(model), posed(model, face_width=2.0)]))
+def test_head_scale_follows_the_face(model):
+    vertices, _ = model.decode(torch.cat([posed(model), posed(model, face_width=2.0),
+                                          posed(model, face_depth=-2.0)]))
     scale = face_scale(model, vertices)
     assert torch.allclose(scale[0], torch.ones(3), atol=1e-6)
     # face_width moves every vertex by 0.06 x per unit: two units make it 12 % wider.
-    assert scale[1, 0].item() == pytest.approx(1.12, abs=1e-5)
-    assert scale[1, 1].item() == pytest.approx(1.0, abs=1e-5)
+    assert scale[1].tolist() == pytest.approx([1.12, 1.0, 1.0], abs=1e-5)
+    # face_depth moves every vertex by 0.05 (z - mean z) per unit: -2 make it 10 % shallower.
+    assert scale[2].tolist() == pytest.approx([1.0, 1.0, 0.9], abs=1e-5)
+
+
+def test_every_part_faces_outwards(model):
+    vertices, _, _ = head_mesh(head_of(0, 4), np.array([0.6, 0.45, 0.4]))
+    faces, parts = head_topology()
+    points = torch.from_numpy(vertices)[None]
+    normals = vertex_normals(points, faces)[0].numpy()
+    x, y, z = vertices.T
+    _, _, centre = head_ellipse(np.clip(y, -0.6, 1.25))
+    from_axis = np.stack([x, 0 * y, z - centre], 1)
+    away = {"scalp": from_axis, "hair": from_axis, "neck": np.stack([x, 0 * y, z + 0.3], 1),
+            "ear_left": np.tile([1.0, 0, 0], (len(x), 1)),
+            "ear_right": np.tile([-1.0, 0, 0], (len(x), 1)),
+            "torso": np.tile([0, 0, 1.0], (len(x), 1))}
+    for name, part in parts.items():
+        outwards = (normals[part] * away[name][part]).sum(1) > 0
+        assert outwards.mean() > 0.8, name
+
+
+def turned_on_screen(screen: torch.Tensor, yaw: float) -> torch.Tensor:
+    """Screen vertices `(1, V, 3)` of an unturned, unshifted head, turned by `yaw` as the
+    face's pose turns it: back to world space, rotated, projected again."""
+    depth = screen[..., 2]
+    focal = face3d.camera.focal_length(SIZE)
+    x = (screen[..., 0] - SIZE / 2) * depth / focal
+    y = -(screen[..., 1] - SIZE / 2) * depth / focal
+    world = torch.stack([x, y, face3d.camera.CAMERA_DISTANCE - depth], -1)
+    return project(pose_vertices(world, torch.tensor([[yaw, 0.0, 0.0]]), torch.zeros(1, 3)),
+                   SIZE, SIZE)
 
 
 def test_skull_turns_with_the_face_and_shoulders_stay(model):
     style = head_of(0, 1)
     _, parts = head_topology()
-    still, turned = (render_heads(model, posed(model, yaw), [style], SIZE)
+    still, turned = (render_heads(model, posed(model, yaw), [style], SIZE).screen_vertices
                      for yaw in (0.0, 0.4))
-    torso = parts["torso"]
-    assert torch.equal(still.screen_vertices[:, torso], turned.screen_vertices[:, torso])
-    # The skull is the face's pose applied to the unposed skull: compare with the camera.
-    angles = torch.tensor([[0.4, 0.0, 0.0]])
-    unposed = still.screen_vertices[:, parts["scalp"]]
-    depth = unposed[..., 2]
-    focal = face3d.camera.focal_length(SIZE)
-    x = (unposed[..., 0] - SIZE / 2) * depth / focal
-    y = -(unposed[..., 1] - SIZE / 2) * depth / focal
-    world = torch.stack([x, y, face3d.camera.CAMERA_DISTANCE - depth], -1)
-    expected = project(pose_vertices(world, angles, torch.zeros(1, 3)), SIZE, SIZE)
-    assert torch.allclose(turned.screen_vertices[:, parts["scalp"]], expected, atol=1e-3)
+    torso, scalp = parts["torso"], parts["scalp"]
+    assert torch.equal(still[:, torso], turned[:, torso])
+    assert torch.allclose(turned[:, scalp], turned_on_screen(still[:, scalp], 0.4), atol=1e-3)
+
+
+def test_the_neck_turns_near_the_skull_and_stays_at_the_collar(model):
+    style = head_of(0, 1)
+    _, parts = head_topology()
+    neck_y = torch.from_numpy(head_mesh(style, np.full(3, 0.5))[0][parts["neck"], 1])
+    still, turned = (render_heads(model, posed(model, yaw), [style], SIZE).screen_vertices
+                     for yaw in (0.0, 0.4))
+    still, turned = still[:, parts["neck"]], turned[:, parts["neck"]]
+    top, collar = neck_y > NECK_TURNS_FROM, neck_y < NECK_STAYS_BELOW
+    assert torch.allclose(turned[:, top], turned_on_screen(still[:, top], 0.4), atol=1e-3)
+    assert torch.equal(turned[:, collar], still[:, collar])
+    between = ~top & ~collar
+    assert not torch.allclose(turned[:, between], still[:, between], atol=1e-2)
+    assert not torch.allclose(turned[:, between], turned_on_screen(still[:, between], 0.4),
+                              atol=1e-2)
 
 
 def test_clean_images_composite_face_and_head_by_depth(model):
     coeffs = torch.cat([posed(model, 0.3), posed(model, -0.2, face_length=1.0)])
-    heads = [head_of(0, 2), head_of(0, 9)]
+    heads = [replace(head_of(0, 2), hair="bangs"), head_of(0, 9)]
     background = torch.full((2, 3, SIZE, SIZE), -0.5)
     out = render_masked_faces(model, coeffs, [None, None], background, SIZE, heads=heads)
     face = face3d.render_faces(model, coeffs, SIZE, background=background,
                                albedo=bare_scalp(model, model.decode(coeffs)[1]))
-    head = render_heads(model, coeffs, heads, SIZE, background)
+    head = render_heads(model, coeffs, heads, SIZE)
     clean = out["clean"].permute(0, 3, 1, 2).float() / 127.5 - 1
+
+    def quantised(image: torch.Tensor) -> torch.Tensor:
+        return torch.round((image + 1) * 127.5) / 127.5 - 1
+
+    # Fixed places: the nose tip is the face's; the forehead under the bangs is the hair's.
+    nose = face.landmarks[0, 30].long()
+    assert torch.equal(clean[0, :, nose[1], nose[0]], quantised(face.image)[0, :, nose[1], nose[0]])
+    brow = face.landmarks[0, 17:27].mean(0)
+    under_bangs = (int(brow[0]), int(brow[1] - 0.15 * SIZE))  # above the brows, below y=0.5
+    assert face.face_mask[0, 0, under_bangs[1], under_bangs[0]] == 1
+    assert torch.equal(clean[0, :, under_bangs[1], under_bangs[0]],
+                       quantised(head.image)[0, :, under_bangs[1], under_bangs[0]])
+    # Everywhere: the nearer of the two, or the background where neither is.
     in_front = (head.depth < face.depth).expand_as(clean)
     assert 0.05 < in_front.float().mean() < 0.6  # hair, ears, neck: some of the picture
     for source, where in ((head.image, in_front), (face.image, ~in_front)):
-        quantised = torch.round((source + 1) * 127.5) / 127.5 - 1
-        assert (quantised - clean)[where].abs().max() < 1e-5
+        assert (quantised(source) - clean)[where].abs().max() < 1e-5
 
 
 def test_a_bare_scalp_is_the_face_own_skin(model):
@@ -132,9 +187,8 @@ def test_skin_tones_reach_very_pale_and_very_dark(model):
 
 
 def test_eye_size_widens_the_eyes(model):
-    _, wide = (face3d.render_faces(model, posed(model, eye_size=value), SIZE).landmarks[0]
-               for value in (0.0, 1.0))
-    plain = face3d.render_faces(model, posed(model), SIZE).landmarks[0]
+    plain, wide = (face3d.render_faces(model, posed(model, eye_size=value), SIZE).landmarks[0]
+                   for value in (0.0, 1.0))
     width = lambda lm: (lm[39] - lm[36]).norm()  # noqa: E731
     assert 1.1 < (width(wide) / width(plain)).item() < 1.3
     assert np.isclose(((wide[42] + wide[45]) / 2 - (plain[42] + plain[45]) / 2).norm().item(),

@@ -28,7 +28,7 @@ import torch
 
 from ..face3d import MorphableModel
 from ..face3d.camera import euler_rotation
-from ..face3d.embedded import grid_triangles, head_ellipse
+from ..face3d.embedded import TOP_Y, grid_triangles, head_ellipse
 from ..face3d.render import RenderOutput, render_mesh, scene_light
 
 HAIR_STYLES = ("short", "long", "bangs", "tied", "curly", "receding", "bald")
@@ -37,14 +37,16 @@ HAIR_COLOURS = ((0.025, 0.02, 0.018), (0.06, 0.04, 0.03), (0.13, 0.08, 0.05),
                 (0.24, 0.14, 0.08), (0.34, 0.15, 0.07), (0.55, 0.42, 0.24),
                 (0.70, 0.58, 0.38), (0.45, 0.44, 0.43), (0.72, 0.71, 0.70))
 CLOTHING_PATTERNS = ("plain", "stripes", "checks")
-TOP_Y = 1.25          # the face shell's top edge; the skull closes it with a dome
-DOME_HEIGHT = 0.5
+DOME_HEIGHT = 0.5  # how far the skull's dome rises above the face shell's top edge
 EAR_THETA, EAR_Y = 1.57, 0.12  # where an ear is attached: angle around the head, height
 AROUND, UP = 97, 36  # grid size of the scalp and the hair: columns around, rows up
 # The scalp and the hair stop short of the back of the head, which a camera in front of a
 # face turned at most 30 degrees never sees.
 BEHIND = 2.5
 EAR, NECK, TORSO = (9, 24), (16, 33), (24, 61)  # grid sizes: rows, columns
+# The neck turns with the head above NECK_TURNS_FROM and not at all below NECK_STAYS_BELOW
+# (the collar), in between by a linear blend.
+NECK_TURNS_FROM, NECK_STAYS_BELOW = -1.0, -1.9
 
 
 @dataclass(frozen=True)
@@ -94,8 +96,8 @@ def head_surface(theta: np.ndarray, height: np.ndarray, offset: np.ndarray | flo
     `TOP_Y`, a dome above it (up to TOP_Y + DOME_HEIGHT), the jaw's ellipse below -0.6."""
     half_width, depth, centre = head_ellipse(np.clip(height, -0.6, TOP_Y))
     psi = np.clip((height - TOP_Y) / DOME_HEIGHT, 0, 1) * np.pi / 2
-    x = (half_width * np.cos(psi) + offset) * np.sin(theta)
-    z = centre + (depth * np.cos(psi) + offset) * np.cos(theta)
+    x = (half_width + offset) * np.cos(psi) * np.sin(theta)
+    z = centre + (depth + offset) * np.cos(psi) * np.cos(theta)
     y = np.where(height > TOP_Y, TOP_Y + (DOME_HEIGHT + offset) * np.sin(psi), height)
     return np.stack([x, y, z], -1)
 
@@ -125,7 +127,7 @@ def _scalp() -> np.ndarray:
     return head_surface(AROUND_THETA, heights, -0.02)
 
 
-def hairline(style: HeadStyle) -> np.ndarray:
+def hairline_heights(style: HeadStyle) -> np.ndarray:
     """The lowest height the hair reaches `(AROUND,)` around the head (0: the forehead)."""
     side = np.abs(AROUND_THETA)
     front = style.hairline
@@ -145,7 +147,7 @@ def _hair(style: HeadStyle) -> tuple[np.ndarray, np.ndarray]:
     from the hairline up, thinning towards the hairline, each strand its own shade. Bald
     heads get their hair folded away inside the skull."""
     rng = np.random.default_rng(style.strand_seed)
-    heights = _grid(hairline(style), np.full(AROUND, TOP_Y + DOME_HEIGHT), UP)
+    heights = _grid(hairline_heights(style), np.full(AROUND, TOP_Y + DOME_HEIGHT), UP)
     up = np.linspace(0, 1, UP)[:, None]
     # Thin at the hairline, fuller towards the crown; always outside the scalp.
     thickness = style.hair_thickness * (0.4 if style.hair == "tied" else 1.0)
@@ -166,19 +168,20 @@ def _hair(style: HeadStyle) -> tuple[np.ndarray, np.ndarray]:
     return head_surface(AROUND_THETA, heights, offset), albedo
 
 
-def _ear(size: float, rows: int = EAR[0], columns: int = EAR[1]) -> tuple[np.ndarray, np.ndarray]:
-    """The right ear's vertices `(rows * columns, 3)` and its concha shade `(rows * columns,)`
-    in (0, 1]: an oval leaning out from the side of the head, cupped, with a rim."""
+def _ear(size: float) -> tuple[np.ndarray, np.ndarray]:
+    """The subject's left ear (at +x): vertices `(EAR rows * columns, 3)` and its concha
+    shade `(rows * columns,)` in (0, 1]: an oval leaning out from the side of the head, cupped,
+    with a rim."""
     p0 = head_surface(np.array(EAR_THETA), np.array(EAR_Y), -0.04)
-    ahead = head_surface(np.array(EAR_THETA + 0.01), np.array(EAR_Y), -0.04)
-    back = (ahead - p0) / np.linalg.norm(ahead - p0)
+    behind = head_surface(np.array(EAR_THETA + 0.01), np.array(EAR_Y), -0.04)
+    back = (behind - p0) / np.linalg.norm(behind - p0)
     out = np.cross(back, [0.0, 1.0, 0.0])
     out = out if out[0] > 0 else -out
     tilt = math.radians(30)
     along, normal = math.cos(tilt) * back + math.sin(tilt) * out, -math.sin(tilt) * back \
         + math.cos(tilt) * out
     height, width = 0.55 * size, 0.24 * size
-    r, phi = np.meshgrid(np.linspace(0, 1, rows), np.linspace(0, 2 * np.pi, columns),
+    r, phi = np.meshgrid(np.linspace(0, 1, EAR[0]), np.linspace(0, 2 * np.pi, EAR[1]),
                          indexing="ij")
     bulge = 0.035 * np.exp(-(((r - 0.82) / 0.12) ** 2)) - 0.04 * np.exp(-((r / 0.45) ** 2))
     points = (p0 + along * (width / 2 * (1 + r * np.cos(phi)))[..., None]
@@ -188,9 +191,10 @@ def _ear(size: float, rows: int = EAR[0], columns: int = EAR[1]) -> tuple[np.nda
     return points.reshape(-1, 3), shade.reshape(-1)
 
 
-def _neck(width: float, rows: int = NECK[0], columns: int = NECK[1]) -> np.ndarray:
-    """Neck vertices `(rows, columns, 3)`: an elliptic cylinder from inside the skull down
-    past the collar."""
+def _neck(width: float) -> np.ndarray:
+    """Neck vertices `(NECK rows, columns, 3)`: an elliptic cylinder from inside the skull
+    down past the collar."""
+    rows, columns = NECK
     theta = np.linspace(-np.pi, np.pi, columns)
     y = np.linspace(-3.3, 0.2, rows)[:, None] * np.ones(columns)
     x = 0.52 * width * np.sin(theta) * np.ones((rows, 1))
@@ -198,10 +202,10 @@ def _neck(width: float, rows: int = NECK[0], columns: int = NECK[1]) -> np.ndarr
     return np.stack([x, y, z], -1)
 
 
-def _torso(style: HeadStyle, rows: int = TORSO[0],
-           columns: int = TORSO[1]) -> tuple[np.ndarray, np.ndarray]:
-    """Shoulders and chest `(rows, columns, 3)` and their clothing albedo: a sheet curving back
-    at the sides, its top edge the shoulder line with a crew or V neckline."""
+def _torso(style: HeadStyle) -> tuple[np.ndarray, np.ndarray]:
+    """Shoulders and chest `(TORSO rows, columns, 3)` and their clothing albedo: a sheet
+    curving back at the sides, its top edge the shoulder line with a crew or V neckline."""
+    rows, columns = TORSO
     x = np.linspace(-2.6, 2.6, columns)
     inner = np.clip(1 - np.abs(x) / 0.55, 0, 1)
     neckline = 0.5 * inner if style.v_neck else 0.12 * (1 - (1 - inner) ** 2)
@@ -223,15 +227,15 @@ def _torso(style: HeadStyle, rows: int = TORSO[0],
 @lru_cache(maxsize=1)
 def head_topology() -> tuple[torch.Tensor, dict[str, slice]]:
     """Triangles `(F, 3)` of every head (the same for all styles) and each part's vertex
-    slice: scalp, hair, right ear, left ear, neck, torso."""
-    shapes = {"scalp": (UP, AROUND), "hair": (UP, AROUND), "ear_right": EAR,
-              "ear_left": EAR, "neck": NECK, "torso": TORSO}
+    slice: scalp, hair, the subject's left ear (+x) and right ear, neck, torso."""
+    shapes = {"scalp": (UP, AROUND), "hair": (UP, AROUND), "ear_left": EAR,
+              "ear_right": EAR, "neck": NECK, "torso": TORSO}
     parts, faces, start = {}, [], 0
     for name, shape in shapes.items():
         size = math.prod(shape)
         index = start + np.arange(size).reshape(shape)
         triangles = grid_triangles(index)
-        if name == "ear_left":  # the mirror image winds the other way
+        if name == "ear_left":  # its (r, phi) grid winds inwards; the mirror image outwards
             triangles = triangles[:, ::-1]
         faces.append(triangles)
         parts[name] = slice(start, start + size)
@@ -241,12 +245,12 @@ def head_topology() -> tuple[torch.Tensor, dict[str, slice]]:
 
 def head_mesh(style: HeadStyle, skin: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One head in model space: vertices `(V, 3)`, albedo `(V, 3)` in [0, 1] and how much of
-    the head's turn each neck vertex follows (1 at the skull, 0 at the collar; the skull, hair
-    and ears follow all of it, the shoulders none), for a face whose mean skin albedo is
+    the head's turn each neck vertex follows `(NECK rows * columns,)` in [0, 1] (the skull,
+    hair and ears follow all of it, the shoulders none), for a face whose mean skin albedo is
     `skin` `(3,)`."""
     hair, hair_albedo = _hair(style)
     ear, concha = _ear(style.ear_size)
-    mirrored = ear * np.array([-1.0, 1.0, 1.0])
+    mirrored = ear * np.array([-1.0, 1.0, 1.0])  # the subject's right ear
     neck = _neck(style.neck_width)
     torso, clothes = _torso(style)
     vertices = np.concatenate([_scalp().reshape(-1, 3), hair.reshape(-1, 3), ear, mirrored,
@@ -255,7 +259,8 @@ def head_mesh(style: HeadStyle, skin: np.ndarray) -> tuple[np.ndarray, np.ndarra
     albedo = np.concatenate([np.tile(skin, (UP * AROUND, 1)), hair_albedo.reshape(-1, 3),
                              ear_albedo, ear_albedo, np.tile(skin * 0.95, (neck.size // 3, 1)),
                              clothes.reshape(-1, 3)])
-    neck_turn = np.clip((neck[..., 1].reshape(-1) + 2.3) / 1.3, 0, 1)
+    neck_turn = np.clip((neck[..., 1].reshape(-1) - NECK_STAYS_BELOW)
+                        / (NECK_TURNS_FROM - NECK_STAYS_BELOW), 0, 1)
     return vertices, albedo.clip(0, 1), neck_turn
 
 
@@ -282,15 +287,15 @@ def face_scale(model: MorphableModel, vertices: torch.Tensor) -> torch.Tensor:
         return points.amax(-2) - points.amin(-2)
 
     ratio = extent(vertices[:, upper]) / extent(mean[upper])
-    return torch.stack([ratio[:, 0], ratio[:, 1], ratio[:, 0]], -1).clamp(0.8, 1.25)
+    return ratio.clamp(0.8, 1.25)
 
 
 @torch.no_grad()
 def render_heads(model: MorphableModel, coeffs: torch.Tensor, styles: list[HeadStyle],
-                 image_size: int, background: torch.Tensor | None = None) -> RenderOutput:
+                 image_size: int) -> RenderOutput:
     """Render the heads of faces `coeffs` `(B, size)`, one style each, with the faces' pose
-    and light (the face itself is not drawn): `image` `(B, 3, H, W)` in [-1, 1] over
-    `background`, and `depth` to composite with the face's render."""
+    and light (the face itself is not drawn): `image` `(B, 3, H, W)` in [-1, 1] (black
+    around) and `depth` to composite with the face's render."""
     if len(styles) != len(coeffs):
         raise ValueError(f"need one head style per face: {len(styles)} styles, "
                          f"{len(coeffs)} faces")
@@ -311,4 +316,4 @@ def render_heads(model: MorphableModel, coeffs: torch.Tensor, styles: list[HeadS
         (scale * points[:, head]) @ euler_rotation(angles).transpose(1, 2),
         (neck_rotation @ (scale * points[:, neck])[..., None])[..., 0],
         points[:, torso]], 1) + translation[:, None, :]
-    return render_mesh(world, faces, colours, scene_light(model, coeffs), image_size, background)
+    return render_mesh(world, faces, colours, scene_light(model, coeffs), image_size)

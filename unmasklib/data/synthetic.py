@@ -134,7 +134,7 @@ def render_masked_faces(model: MorphableModel, coeffs: torch.Tensor,
                                                                     appearances)
     depth = face.depth
     if heads is not None:
-        head = render_heads(model, coeffs, heads, image_size, backgrounds)
+        head = render_heads(model, coeffs, heads, image_size)
         image = torch.where(head.depth < depth, head.image, image)
         depth = torch.minimum(depth, head.depth)
     clean = to_uint8(image)
