@@ -34,15 +34,12 @@ EXPRESSION_NAMES = ["jaw_open", "smile", "frown", "pucker", "mouth_left", "mouth
 TEXTURE_NAMES = ["skin_tone", "redness", "lip_colour", "brow_darkness", "eye_colour",
                  "hair_colour"]
 IDENTITY_NAMES = ["face_width", "face_length", "nose_size", "jaw_width", "chin_length",
-                  "eye_spacing", "lip_fullness", "brow_ridge", "cheekbones", "face_depth",
-                  "eye_size", "nose_width", "mouth_width", "nose_length", "brow_height"]
+                  "eye_spacing", "lip_fullness", "brow_ridge", "cheekbones", "face_depth"]
 
-# Where the features sit on the mean face (model units; the face spans y in [-1.3, TOP_Y]).
-TOP_Y = 1.25  # the top edge of the face shell
+# Where the features sit on the mean face (model units; the face spans y in [-1.3, 1.25]).
 MOUTH_Y = -0.55      # mouth line (snapped to the nearest grid row)
 MOUTH_HALF_WIDTH = 0.2
 EYE_X, EYE_Y = 0.31, 0.245
-EYE_RADII = (0.13, 0.055)  # the eye opening's half-width and half-height
 JAW_HINGE = (0.05, -0.75)  # (y, z) of the axis the jaw turns about, in front of the ears
 JAW_RADIANS = 0.08         # jaw rotation per unit of jaw_open
 
@@ -53,10 +50,6 @@ INTERIOR_ROWS = [(0.07, False, True), (0.04, False, True), (0.01, False, True),
                  (-0.025, False, True), (-0.04, False, False), (-0.045, True, False),
                  (-0.06, True, True), (-0.085, True, True), (-0.11, True, False),
                  (-0.18, True, False), (-0.26, True, False), (-0.34, True, False)]
-# Skin albedo of the mean face and the step of one unit of skin_tone: two units either way
-# reach very pale (0.95, 0.75, 0.65) and very dark (0.25, 0.15, 0.10) skin.
-MEAN_SKIN = (0.60, 0.45, 0.375)
-SKIN_TONE_STEP = (0.175, 0.15, 0.1375)
 THETA_MAX = 1.75  # the grid wraps +-100 degrees around the head
 
 
@@ -84,21 +77,16 @@ def _warped_axis(count: int, lo: float, hi: float,
 
 
 # Head outline: half-width A(y), depth semi-axis D(y), and the centre z0(y) of the ellipse.
-_PROFILE_Y = np.array([-1.30, -1.10, -0.90, -0.60, -0.30, 0.00, 0.30, 0.70, 1.00, TOP_Y])
+_PROFILE_Y = np.array([-1.30, -1.10, -0.90, -0.60, -0.30, 0.00, 0.30, 0.70, 1.00, 1.25])
 _HALF_WIDTH = np.array([0.30, 0.47, 0.62, 0.73, 0.79, 0.81, 0.82, 0.80, 0.75, 0.66])
 _DEPTH = np.array([0.38, 0.55, 0.68, 0.78, 0.84, 0.87, 0.88, 0.86, 0.80, 0.70])
 _FRONT = np.array([0.62, 0.76, 0.82, 0.86, 0.90, 0.92, 0.92, 0.89, 0.82, 0.68])
 
 
-def head_ellipse(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The mean head's horizontal ellipse at height `y` (model units, within the face's
-    [-1.3, TOP_Y], clamped beyond): half-width, depth semi-axis and the depth of its centre."""
-    depth = np.interp(y, _PROFILE_Y, _DEPTH)
-    return np.interp(y, _PROFILE_Y, _HALF_WIDTH), depth, np.interp(y, _PROFILE_Y, _FRONT) - depth
-
-
 def _base_surface(theta: np.ndarray, y: np.ndarray) -> np.ndarray:
-    half_width, depth, centre = head_ellipse(y)
+    half_width = np.interp(y, _PROFILE_Y, _HALF_WIDTH)
+    depth = np.interp(y, _PROFILE_Y, _DEPTH)
+    centre = np.interp(y, _PROFILE_Y, _FRONT) - depth
     return np.stack([half_width * np.sin(theta), y, centre + depth * np.cos(theta)], -1)
 
 
@@ -137,8 +125,8 @@ def _features(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (0.03 * _gauss(x, y, 0, 0.75, 0.4, 0.3)            # forehead
             + _brow_ridge(x, y)
             - 0.03 * _gauss(ax, y, 0.62, 0.45, 0.1, 0.15)     # temples
-            - 0.12 * _gauss(ax, y, EYE_X, EYE_Y, 0.16, 0.1)   # eye sockets
-            + 0.08 * np.sqrt(np.clip(1 - eye_r2 / EYE_RADII[0] ** 2, 0, None))  # eyeballs
+            - 0.12 * _gauss(ax, y, EYE_X, EYE_Y, 0.13, 0.09)  # eye sockets
+            + 0.08 * np.sqrt(np.clip(1 - eye_r2 / 0.105 ** 2, 0, None))  # eyeballs
             + _nose(x, y)
             + 0.06 * _gauss(ax, y, 0.36, -0.1, 0.15, 0.15)    # cheeks
             + 0.03 * _gauss(ax, y, 0.52, 0.1, 0.1, 0.08)      # cheekbones
@@ -172,7 +160,7 @@ class _Mesh:
     def __init__(self) -> None:
         half = _warped_axis(GRID_COLUMNS // 2 + 1, 0, THETA_MAX, [(0, 0.3, 0.8), (0.42, 0.15, 1.0)])
         theta = np.concatenate([-half[:0:-1], half])
-        ys = _warped_axis(GRID_ROWS, -1.3, TOP_Y,
+        ys = _warped_axis(GRID_ROWS, -1.3, 1.25,
                           [(EYE_Y, 0.08, 1.5), (MOUTH_Y, 0.1, 1.5), (-0.25, 0.06, 0.8)])
         self.mouth_row = int(np.argmin(np.abs(ys - MOUTH_Y)))
         ys[self.mouth_row] = MOUTH_Y  # the cut runs exactly along the designed mouth line
@@ -326,26 +314,17 @@ def _identity_basis(mesh: _Mesh, rng: np.random.Generator) -> np.ndarray:
     side, zero = np.sign(x), np.zeros_like(x)
     eyes = _gauss(np.abs(x), y, EYE_X, EYE_Y, 0.12, 0.1)
     named = {
-        "face_width": np.stack([0.06 * x, zero, zero], -1),
-        "face_length": np.stack([zero, 0.05 * y, zero], -1),
+        "face_width": np.stack([0.045 * x, zero, zero], -1),
+        "face_length": np.stack([zero, 0.04 * y, zero], -1),
         "nose_size": np.stack([zero, zero, 0.25 * _nose(x, y)], -1),
-        "jaw_width": np.stack([0.08 * x * _sigmoid((-0.3 - y) / 0.15), zero, zero], -1),
-        "chin_length": np.stack([zero, -0.07 * _sigmoid((-0.75 - y) / 0.08), zero], -1),
-        "eye_spacing": np.stack([0.03 * side * eyes, zero, zero], -1),
+        "jaw_width": np.stack([0.06 * x * _sigmoid((-0.3 - y) / 0.15), zero, zero], -1),
+        "chin_length": np.stack([zero, -0.05 * _sigmoid((-0.75 - y) / 0.08), zero], -1),
+        "eye_spacing": np.stack([0.02 * side * eyes, zero, zero], -1),
         "lip_fullness": np.stack([zero, zero, 0.3 * _lips(x, y)], -1),
         "brow_ridge": np.stack([zero, zero, 0.5 * _brow_ridge(x, y)], -1),
         "cheekbones": np.stack([0.02 * side * _gauss(np.abs(x), y, 0.52, 0.1, 0.12, 0.1), zero,
                                 0.03 * _gauss(np.abs(x), y, 0.52, 0.1, 0.12, 0.1)], -1),
         "face_depth": np.stack([zero, zero, 0.05 * (z - z.mean())], -1),
-        # The eye opening grows about its centre (its painted parts move with it).
-        "eye_size": np.stack([0.2 * (x - side * EYE_X), 0.2 * (y - EYE_Y), zero], -1)
-        * _gauss(np.abs(x), y, EYE_X, EYE_Y, 0.16, 0.09)[:, None],
-        "nose_width": np.stack([0.35 * x * _gauss(x, y, 0, -0.2, 0.14, 0.12), zero, zero], -1),
-        "mouth_width": np.stack([0.25 * x * _gauss(x, y, 0, MOUTH_Y, 0.28, 0.1), zero, zero], -1),
-        "nose_length": np.stack([zero, -0.05 * _gauss(x, y, 0, -0.22, 0.14, 0.1),
-                                 0.02 * _gauss(x, y, 0, -0.2, 0.06, 0.06)], -1),
-        "brow_height": np.stack([zero, 0.035 * _gauss(np.abs(x), y, 0.3, 0.45, 0.22, 0.07),
-                                 zero], -1),
     }
     basis = [named[name] for name in IDENTITY_NAMES]
     remaining = EMBEDDED_LAYOUT.blocks[0][1] - len(basis)
@@ -363,7 +342,7 @@ def _regions(mesh: _Mesh) -> dict[str, np.ndarray]:
     """Soft per-vertex masks in [0, 1] of the parts the albedo paints."""
     x, y = mesh.positions[:, 0], mesh.positions[:, 1]
     ax = np.abs(x)
-    eye_radius = np.sqrt(((ax - EYE_X) / EYE_RADII[0]) ** 2 + ((y - EYE_Y) / EYE_RADII[1]) ** 2)
+    eye_radius = np.sqrt(((ax - EYE_X) / 0.105) ** 2 + ((y - EYE_Y) / 0.045) ** 2)
     sclera = _soft_inside(eye_radius - 1, 0.08)
     iris_r = np.hypot(ax - EYE_X, y - EYE_Y)
     brow_line = 0.445 + 0.035 * (1 - ((ax - 0.3) / 0.2) ** 2)
@@ -375,8 +354,8 @@ def _regions(mesh: _Mesh) -> dict[str, np.ndarray]:
     lips = np.where(d >= 0, _soft_inside(d - upper_lip, 0.008), _soft_inside(-d - lower_lip, 0.01))
     regions = {
         "sclera": sclera,
-        "iris": sclera * _soft_inside(iris_r - 0.05, 0.005),
-        "pupil": sclera * _soft_inside(iris_r - 0.02, 0.004),
+        "iris": sclera * _soft_inside(iris_r - 0.04, 0.005),
+        "pupil": sclera * _soft_inside(iris_r - 0.016, 0.004),
         "lash_line": np.exp(-((eye_radius - 1) / 0.15) ** 2) * (y > EYE_Y - 0.01),
         "brows": brow_extent * np.exp(-0.5 * ((y - brow_line) / brow_thickness) ** 2),
         "lips": lips * _soft_inside(ax - 0.22, 0.01),
@@ -399,7 +378,7 @@ def _mean_albedo(regions: dict[str, np.ndarray]) -> np.ndarray:
     def paint(base: np.ndarray, weight: np.ndarray, colour: tuple[float, float, float]):
         return base * (1 - weight[:, None]) + np.array(colour) * weight[:, None]
 
-    colour = np.tile(MEAN_SKIN, (len(regions["skin"]), 1))
+    colour = np.tile([0.80, 0.60, 0.50], (len(regions["skin"]), 1))
     colour = colour + np.array([0.05, -0.02, -0.02]) * regions["cheeks"][:, None]
     colour = paint(colour, regions["lips"], (0.70, 0.36, 0.36))
     colour = paint(colour, regions["nostrils"], (0.25, 0.12, 0.10))
@@ -418,7 +397,7 @@ def _texture_basis(mesh: _Mesh, regions: dict[str, np.ndarray],
                    rng: np.random.Generator) -> np.ndarray:
     skin, ones = regions["skin"][:, None], np.ones((len(regions["skin"]), 1))
     named = {
-        "skin_tone": -np.array(SKIN_TONE_STEP) * skin,   # + darker, - paler
+        "skin_tone": -np.array([0.16, 0.14, 0.12]) * skin,   # + darker, - paler
         "redness": np.array([0.05, -0.02, -0.02]) * (skin * 0.5 + regions["cheeks"][:, None]),
         "lip_colour": np.array([0.08, -0.04, -0.02]) * regions["lips"][:, None],
         "brow_darkness": -np.array([0.08, 0.07, 0.06]) * regions["brows"][:, None],
@@ -454,11 +433,10 @@ def _landmarks(mesh: _Mesh) -> np.ndarray:
         lm[k] = mesh.nearest(0, y, centre)  # nose bridge to tip
     lm[31], lm[32] = mesh.nearest(-0.09, -0.28, front), mesh.nearest(-0.045, -0.30, front)
     lm[33] = mesh.nearest(0, -0.31, centre)
-    # Right eye, outer corner first, as fractions of the opening's half-width and -height.
-    eye = [(-0.85, -0.1), (-0.33, 0.55), (0.33, 0.55), (0.85, -0.1), (0.33, -0.75),
-           (-0.33, -0.75)]
-    for k, (fx, fy) in zip(range(36, 42), eye, strict=True):
-        lm[k] = mesh.nearest(-EYE_X + fx * EYE_RADII[0], EYE_Y + fy * EYE_RADII[1], front)
+    eye = [(-0.42, 0.24), (-0.345, 0.275), (-0.275, 0.275), (-0.20, 0.24), (-0.275, 0.205),
+           (-0.345, 0.205)]
+    for k, (x, y) in zip(range(36, 42), eye, strict=True):
+        lm[k] = mesh.nearest(x, y, front)
     lm[48] = mesh.nearest(-MOUTH_HALF_WIDTH - 0.02, m, front)
     for k, (x, y) in {49: (-0.14, m + 0.05), 50: (-0.06, m + 0.07), 59: (-0.14, m - 0.06),
                       58: (-0.07, m - 0.085)}.items():
@@ -499,11 +477,9 @@ def build_embedded_model() -> MorphableModel:
         landmark_index=torch.from_numpy(_landmarks(mesh)),
         expression_names=EXPRESSION_NAMES + [f"expression_{k:02d}" for k in range(10, 44)],
         texture_names=TEXTURE_NAMES + [f"texture_{k:02d}" for k in range(6, 80)],
-        identity_names=IDENTITY_NAMES + [f"identity_{k:02d}"
-                                         for k in range(len(IDENTITY_NAMES), 80)],
+        identity_names=IDENTITY_NAMES + [f"identity_{k:02d}" for k in range(10, 80)],
         regions={"mouth_interior": torch.from_numpy(mesh.interior_faces)},
-        vertex_regions={name: tensor(regions[name])
-                        for name in ("skin", "lips", "brows", "hair")},
+        vertex_regions={name: tensor(regions[name]) for name in ("skin", "lips", "brows")},
         one_sided_expressions=("jaw_open",),
         surface=SurfaceGrid(index=torch.from_numpy(mesh.grid), theta=tensor(mesh.theta),
                             height=tensor(mesh.positions[mesh.grid[:, 0], 1])),

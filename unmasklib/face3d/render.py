@@ -112,17 +112,14 @@ def scene_light(model: MorphableModel, coeffs: torch.Tensor) -> torch.Tensor:
 
 def render_faces(model: MorphableModel, coeffs: torch.Tensor, image_size: int = 256,
                  background: torch.Tensor | None = None,
-                 tri_id: torch.Tensor | None = None,
-                 albedo: torch.Tensor | None = None) -> RenderOutput:
+                 tri_id: torch.Tensor | None = None) -> RenderOutput:
     """Render `(B, layout.size)` coefficients to square images of side `image_size`.
 
     background: `(B or 1, 3, H, W)` in [-1, 1]; None means black (-1). tri_id: as in
-    `render_mesh`, a render's triangle ids to reuse. albedo: `(B, V, 3)` in [0, 1] to paint
-    instead of the texture block's (the data generator recolours parts of the face with it).
+    `render_mesh`, a render's triangle ids to reuse.
     Differentiable with respect to every coefficient block (not through silhouettes).
     """
-    vertices, decoded = model.decode(coeffs)
-    albedo = decoded if albedo is None else albedo
+    vertices, albedo = model.decode(coeffs)
     out = render_mesh(posed_vertices(model, coeffs, vertices), model.faces, albedo,
                       scene_light(model, coeffs), image_size, background, tri_id)
     out.landmarks = out.screen_vertices[:, model.landmark_index, :2]
