@@ -69,12 +69,14 @@ def api(url: str, token: str, method: str = "GET") -> object:
 
 @pytest.fixture()
 def jupyterlab(tmp_path):
-    """A JupyterLab server on a free port serving a copy of notebook 06; yields its URL and
-    token, and stops it (the whole process group) afterwards."""
+    """A JupyterLab server on a free port serving a copy of notebook 06 (and the figures it
+    reads); yields its URL and token, and stops it (the whole process group) afterwards."""
     work, settings = tmp_path / "work", tmp_path / "settings"
     work.mkdir()
     write_settings(settings)
     shutil.copy(NOTEBOOK, work / NOTEBOOK.name)
+    # The notebook reads its committed "before" figure from beside it.
+    shutil.copytree(NOTEBOOK.parent / "figures", work / "figures")
     port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, "UNMASK_PROFILE": "smoke", "UNMASK_RUNS": str(tmp_path / "runs"),
            "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
