@@ -40,10 +40,11 @@ def np_photo(render: np.ndarray, target: np.ndarray, region: np.ndarray) -> floa
     for b in range(render.shape[0]):
         for y in range(render.shape[2]):
             for x in range(render.shape[3]):
-                if region[b, 0, y, x]:
+                weight = region[b, 0, y, x]
+                if weight:
                     diff = (render[b, :, y, x] - target[b, :, y, x]) / 2
-                    total += np.sqrt(1e-6 + np.sum(diff ** 2))
-                    count += 1
+                    total += weight * np.sqrt(1e-6 + np.sum(diff ** 2))
+                    count += weight
     return total / max(count, 1)
 
 
@@ -158,6 +159,29 @@ def fake_similarity(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.cosine_similarity(a.flatten(1), b.flatten(1), dim=1)
 
 
+def photo_region_by_hand(model, render) -> np.ndarray:
+    """`(B, 1, H, W)`: 1 less the mean "hair" weight of each covered pixel's triangle."""
+    hair = model.vertex_regions["hair"].double().numpy()
+    faces, tri = model.faces.numpy(), render.tri_id.numpy()
+    region = np.where(tri >= 0, 1 - hair[faces[tri.clip(0)]].mean(-1), 0.0)
+    return region[:, None]
+
+
+def test_photo_region_is_the_face_less_its_painted_hair(model):
+    coeffs = model.sample_coeffs(2, generator=torch.Generator().manual_seed(4))
+    render = face3d.render_faces(model, coeffs, 64)
+    expected = photo_region_by_hand(model, render)
+    assert np.allclose(n(render.photo_region), expected, atol=1e-6)
+    # The nose tip is face; the crown, where the model paints its hair cap, is not.
+    nose = render.landmarks[0, 30].long()
+    assert render.photo_region[0, 0, nose[1], nose[0]] == 1
+    covered_rows = render.face_mask[0, 0].nonzero()[:, 0]
+    top = covered_rows.min().item()
+    crown = render.face_mask[0, 0, top + 1].nonzero()[:, 0]
+    assert render.photo_region[0, 0, top + 1, crown].max() < 1e-3
+    assert 0.05 < 1 - render.photo_region.sum() / render.face_mask.sum() < 0.5
+
+
 def test_phase1_loss_mixes_photos_and_synthetic_samples(model):
     size, layout = 32, model.layout
     true_coeffs = model.sample_coeffs(3, generator=torch.Generator().manual_seed(0))
@@ -198,7 +222,7 @@ def test_phase1_loss_mixes_photos_and_synthetic_samples(model):
     expected = {
         "bce": np_bce(n(logits), n(occlusion)),
         "coef": float(np.mean(coef_rows)),
-        "photo": np_photo(image, n(clean), mask),
+        "photo": np_photo(image, n(clean), photo_region_by_hand(model, render)),
         "id": float(np.mean(1 - np.array(cosine))),
         "lm": np_landmarks(n(render.landmarks)[[0, 2]], n(truth.landmarks)[[0, 2]], size),
     }
@@ -225,8 +249,17 @@ def test_phase1_loss_without_a_clean_image_compares_outside_the_occlusion(model)
                           fake_similarity)
     target = torch.stack([clean[0], masked[1]])
     visible = torch.stack([torch.ones(1, size, size), 1 - occlusion[1]])
+    region = photo_region_by_hand(model, render)
     expected = np_photo(render.image.double().numpy(), target.double().numpy(),
-                        (render.face_mask * visible).numpy())
+                        region * visible.numpy())
+    assert terms["photo"].item() == pytest.approx(expected, rel=1e-5)
+    # Hair or an ear in front of the face ("face_visible" 0) leaves those pixels out too.
+    face_visible = torch.ones(2, 1, size, size)
+    face_visible[:, :, :10] = 0
+    terms = L.phase1_loss(torch.zeros(2, 1, size, size), coeffs, render,
+                          {**batch, "face_visible": face_visible}, model.layout, fake_similarity)
+    expected = np_photo(render.image.double().numpy(), target.double().numpy(),
+                        region * (visible * face_visible).numpy())
     assert terms["photo"].item() == pytest.approx(expected, rel=1e-5)
     assert terms["coef"].item() == 0 and terms["lm"].item() == 0
 

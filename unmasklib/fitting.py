@@ -149,7 +149,7 @@ class FaceFit:
                 render = render_faces(self.face_model, start + change * step, self.image_size,
                                       tri_id=tri_id)
                 tri_id = None if (k + 1) % self.raster_every == 0 else render.tri_id
-                energy = (photometric_errors(render.image, images, render.face_mask, visible)
+                energy = (photometric_errors(render.image, images, render.photo_region, visible)
                           + self.prior_weight * change.square().sum(1))
                 if self.point_weight:
                     misses = (five_points(render.landmarks) - points).square().sum(-1)

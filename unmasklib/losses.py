@@ -220,24 +220,30 @@ def phase1_loss(occlusion_logits: torch.Tensor, coeffs: torch.Tensor, render: Re
     "coeffs" `(B, size)`, "landmarks" `(B, 68, 2)` px, "has_ground_truth" `(B,)` bool (False:
     coeffs and landmarks are NaN, their terms skip the sample), and optionally "has_clean"
     `(B,)` bool (default all True): False marks a photo with no clean version, compared with
-    its masked image outside the occlusion only.
+    its masked image outside the occlusion only; and optionally "face_visible" `(B, 1, H, W)`
+    in {0, 1}: where the photo shows the face itself, not hair or an ear in front of it.
+    The photometric term compares the render's `photo_region` (the face less its painted
+    hair) where the face is visible.
     similarity(a, b) -> `(B,)` cosine of identity embeddings, e.g.
     `functools.partial(identity_similarity, encoder)`; it sees the render composited over the
     target image, so that both pictures have a background, and the target.
     """
     has_truth = batch["has_ground_truth"].to(torch.bool)
     has_clean = batch.get("has_clean")
+    visible = batch.get("face_visible")
     if has_clean is None:
-        target, visible = batch["clean"], None
+        target = batch["clean"]
     else:
         has_clean = has_clean.to(torch.bool).view(-1, 1, 1, 1)
         target = torch.where(has_clean, batch["clean"], batch["masked"])
-        visible = torch.where(has_clean, 1.0, 1 - batch["occlusion"])
+        unmasked = torch.where(has_clean, 1.0, 1 - batch["occlusion"])
+        visible = unmasked if visible is None else visible * unmasked
     composite = torch.where(render.face_mask > 0, render.image, target)
+    region = render.face_mask if render.photo_region is None else render.photo_region
     terms = {
         "bce": occlusion_bce(occlusion_logits, batch["occlusion"]),
         "coef": coefficient_l1(coeffs, batch["coeffs"], layout, coeff_scales, has_truth),
-        "photo": photometric_loss(render.image, target, render.face_mask, visible),
+        "photo": photometric_loss(render.image, target, region, visible),
         "id": identity_loss(similarity(composite, target)),
         "lm": landmark_loss(render.landmarks, batch["landmarks"], render.image.shape[-1],
                             has_truth),
