@@ -145,7 +145,7 @@ def test_oracle_gap_agrees_with_scikit_image_and_is_real(model):
         item = test[index]
         out = oracle_render(model, item["coeffs"][None], SIZE)
         # Where the photo shows what the 3DMM paints: no hair cap, nothing of the head in front.
-        face = ((out.photo_region[0, 0] > 0.5) & (item["face_visible"][0] > 0)).numpy()
+        face = ((out.photo_region[0, 0] > 0.5) & (item["hidden_face"][0] == 0)).numpy()
         assert 0.3 < face.sum() / out.face_mask.sum() < 0.95
         render = quantize(out.image[0]).permute(1, 2, 0).numpy()
         clean = item["clean"].permute(1, 2, 0).numpy()

@@ -52,6 +52,8 @@ def test_item_format(train):
     assert item["clean"].min() >= -1 and item["clean"].max() <= 1
     assert item["occlusion"].shape == (1, SIZE, SIZE)
     assert set(item["occlusion"].unique().tolist()) <= {0.0, 1.0}
+    assert item["hidden_face"].shape == (1, SIZE, SIZE)
+    assert set(item["hidden_face"].unique().tolist()) <= {0.0, 1.0}
     assert item["coeffs"].shape == (237,) and item["landmarks"].shape == (68, 2)
     assert item["mask_type"] in data.MASK_KINDS and item["has_ground_truth"]
     with pytest.raises(IndexError):
@@ -220,6 +222,7 @@ def test_masked_face_folder(tmp_path, model):
         kinds.add(item["mask_type"])
         assert item["clean"].shape == item["masked"].shape == (3, SIZE, SIZE)
         assert torch.isnan(item["coeffs"]).all() and not item["has_ground_truth"]
+        assert torch.equal(item["hidden_face"], torch.zeros(1, SIZE, SIZE))
         occluded = item["occlusion"][0] > 0
         differs = (item["masked"] != item["clean"]).any(0)
         assert not (differs & ~occluded).any()

@@ -152,12 +152,13 @@ def test_clean_images_composite_face_and_head_by_depth(model):
     assert 0.05 < in_front.float().mean() < 0.6  # hair, ears, neck: some of the picture
     for source, where in ((head.image, in_front), (face.image, ~in_front)):
         assert (quantised(source) - clean)[where].abs().max() < 1e-5
-    # The face shows where its mesh covers the picture and nothing of the head is in front.
-    assert torch.equal(out["face_visible"], (face.face_mask[:, 0] > 0) & ~in_front[:, 0])
-    assert not out["face_visible"][0, under_bangs[1], under_bangs[0]]
-    assert out["face_visible"][0, nose[1], nose[0]]
+    # The face is hidden where its mesh covers the picture and the head's is in front.
+    assert torch.equal(out["hidden_face"], (face.face_mask[:, 0] > 0) & in_front[:, 0])
+    assert out["hidden_face"][0, under_bangs[1], under_bangs[0]]
+    assert not out["hidden_face"][0, nose[1], nose[0]]
+    assert 0 < out["hidden_face"].float().mean() < in_front.float().mean()  # not the neck
     bare = render_masked_faces(model, coeffs, [None, None], background, SIZE)
-    assert torch.equal(bare["face_visible"], face.face_mask[:, 0] > 0)
+    assert not bare["hidden_face"].any()
 
 
 def test_a_bare_scalp_is_the_face_own_skin(model):

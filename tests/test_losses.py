@@ -210,8 +210,8 @@ def test_phase1_loss_mixes_photos_and_synthetic_samples(model):
     assert torch.isfinite(coeffs.grad).all() and torch.isfinite(logits.grad).all()
     assert coeffs.grad[1].abs().sum() > 0  # the photo still learns from its image
 
-    image, mask = n(render.image), n(render.face_mask)
-    composite = np.where(mask > 0, image, n(clean))
+    image, region = n(render.image), photo_region_by_hand(model, render)
+    composite = np.where(region > 0.5, image, n(clean))
     cosine = [np.dot(c.ravel(), t.ravel()) / np.linalg.norm(c) / np.linalg.norm(t)
               for c, t in zip(composite, n(clean), strict=True)]
     scales = L.coefficient_scales(layout).double().numpy()
@@ -222,7 +222,7 @@ def test_phase1_loss_mixes_photos_and_synthetic_samples(model):
     expected = {
         "bce": np_bce(n(logits), n(occlusion)),
         "coef": float(np.mean(coef_rows)),
-        "photo": np_photo(image, n(clean), photo_region_by_hand(model, render)),
+        "photo": np_photo(image, n(clean), region),
         "id": float(np.mean(1 - np.array(cosine))),
         "lm": np_landmarks(n(render.landmarks)[[0, 2]], n(truth.landmarks)[[0, 2]], size),
     }
@@ -253,11 +253,13 @@ def test_phase1_loss_without_a_clean_image_compares_outside_the_occlusion(model)
     expected = np_photo(render.image.double().numpy(), target.double().numpy(),
                         region * visible.numpy())
     assert terms["photo"].item() == pytest.approx(expected, rel=1e-5)
-    # Hair or an ear in front of the face ("face_visible" 0) leaves those pixels out too.
-    face_visible = torch.ones(2, 1, size, size)
-    face_visible[:, :, :10] = 0
+    # Hair or an ear in front of the face ("hidden_face" 1) leaves those pixels out too.
+    hidden_face = torch.zeros(2, 1, size, size)
+    hidden_face[:, :, :10] = 1
+    face_visible = 1 - hidden_face
+    assert (torch.from_numpy(region) * visible * hidden_face).sum() > 0  # some region hidden
     terms = L.phase1_loss(torch.zeros(2, 1, size, size), coeffs, render,
-                          {**batch, "face_visible": face_visible}, model.layout, fake_similarity)
+                          {**batch, "hidden_face": hidden_face}, model.layout, fake_similarity)
     expected = np_photo(render.image.double().numpy(), target.double().numpy(),
                         region * (visible * face_visible).numpy())
     assert terms["photo"].item() == pytest.approx(expected, rel=1e-5)
@@ -268,6 +270,7 @@ def test_visibility_weights_follow_how_far_a_unit_of_each_component_moves_the_fa
     weights = L.visibility_weights(model)
     zero = model.zero_coeffs(1)
     base, _ = model.decode(zero)
+    shown = 1 - model.vertex_regions["hair"]  # what a photo shows of the face
     for name in ("identity", "expression"):
         block = model.layout.slice(name)
         effects = []
@@ -275,12 +278,19 @@ def test_visibility_weights_follow_how_far_a_unit_of_each_component_moves_the_fa
             coeffs = zero.clone()
             coeffs[0, k] = 1
             vertices, _ = model.decode(coeffs)
-            effects.append(float((vertices - base)[0].norm(dim=-1).square().mean().sqrt()))
+            moved = (vertices - base)[0].norm(dim=-1) * shown
+            effects.append(float(moved.square().mean().sqrt()))
         effects = torch.tensor(effects)
         expected = (effects / effects.mean()).clamp(min=L.MIN_VISIBILITY_WEIGHT)
         assert torch.allclose(weights[block], expected, rtol=1e-4)
     jaw = model.layout.slice("expression").start + model.expression_names.index("jaw_open")
     assert weights[jaw] > 5  # the chin moves far more than a typical component
+    # The hair colour recolours the painted cap, which a photo replaces by its own hair: it
+    # shows only at the cap's soft edge (12.0 counted over every vertex, 1.4 so).
+    hair = model.layout.slice("texture").start + model.texture_names.index("hair_colour")
+    capless = dataclasses.replace(model, vertex_regions={
+        name: value for name, value in model.vertex_regions.items() if name != "hair"})
+    assert weights[hair] < 0.2 * L.visibility_weights(capless)[hair]
     for name in ("pose", "lighting"):
         assert (weights[model.layout.slice(name)] == 1).all()
 

@@ -43,7 +43,9 @@ TEST_IDENTITY_OFFSET = 1_000_000  # test identities are numbered (and drawn) apa
 CHUNK_SIZE = 16
 # Part of the cache folder's name: bump it whenever a change alters generated samples, so that
 # an old cache is never mistaken for the new data.
-DATA_VERSION = 3  # 2: the appearance layer (skin detail, stubble, sheen); 3: whole heads
+# 2: the appearance layer (skin detail, stubble, sheen); 3: whole heads and a broader 3DMM (a
+# first attempt, reverted); 4: whole heads around v2's 3DMM, with the hidden_face map.
+DATA_VERSION = 4
 # Uniform pose ranges (radians): yaw, pitch, roll; translation std in model units.
 POSE_RANGE = (math.radians(30), math.radians(15), math.radians(10))
 TRANSLATION_STD = (0.05, 0.05, 0.2)
@@ -124,8 +126,8 @@ def render_masked_faces(model: MorphableModel, coeffs: torch.Tensor,
     appearances: one per face (skin detail and sheen), None for the plain 3DMM render;
     heads: one per face (hair, ears, neck, clothes, composited by depth), None for none.
     Returns uint8 `clean` and `masked` `(B, H, W, 3)`, bool `occlusion` `(B, H, W)` (mask
-    visible), bool `face_visible` `(B, H, W)` (the face's mesh in front of its head's: not
-    behind hair or an ear), float `landmarks` `(B, 68, 2)`. `masked` equals `clean` wherever
+    visible), bool `hidden_face` `(B, H, W)` (the face's mesh behind its head's: hair or an
+    ear in front of it), float `landmarks` `(B, 68, 2)`. `masked` equals `clean` wherever
     `occlusion` is False, exactly: it is composited from the two renders.
     """
     # A photo shows the head's own hair (or a bald scalp) where the 3DMM paints a hair cap.
@@ -134,12 +136,12 @@ def render_masked_faces(model: MorphableModel, coeffs: torch.Tensor,
     image = face.image if appearances is None else apply_appearance(face, model, coeffs,
                                                                     appearances)
     depth = face.depth
-    face_visible = face.face_mask[:, 0] > 0
+    hidden_face = torch.zeros_like(face.face_mask[:, 0], dtype=torch.bool)
     if heads is not None:
         head = render_heads(model, coeffs, heads, image_size)
         in_front = head.depth < depth
         image = torch.where(in_front, head.image, image)
-        face_visible &= ~in_front[:, 0]
+        hidden_face = in_front[:, 0] & (face.face_mask[:, 0] > 0)
         depth = torch.minimum(depth, head.depth)
     clean = to_uint8(image)
     masked = clean.copy()
@@ -151,7 +153,7 @@ def render_masked_faces(model: MorphableModel, coeffs: torch.Tensor,
         occlusion[worn] = visible
         masked[worn] = paste(clean[worn], mask.image, visible)
     return {"clean": torch.from_numpy(clean), "masked": torch.from_numpy(masked),
-            "occlusion": occlusion, "face_visible": face_visible.cpu(),
+            "occlusion": occlusion, "hidden_face": hidden_face.cpu(),
             "landmarks": face.landmarks.float().cpu()}
 
 
@@ -166,7 +168,7 @@ def generate_chunk(model: MorphableModel, seed: int, split: str, chunk: int,
     return {
         "clean": rendered["clean"].numpy(), "masked": rendered["masked"].numpy(),
         "occlusion": rendered["occlusion"].numpy().astype(np.uint8),
-        "face_visible": rendered["face_visible"].numpy().astype(np.uint8),
+        "hidden_face": rendered["hidden_face"].numpy().astype(np.uint8),
         "coeffs": coeffs.float().numpy(), "landmarks": rendered["landmarks"].numpy(),
         "identity": np.array(identities, dtype=np.int64),
         "mask_type": np.array([MASK_KINDS.index(mask_kind_of(i)) for i in indices], np.int8),
@@ -179,8 +181,8 @@ class SyntheticMaskedFaces(Dataset):
     Each item is a dict:
       clean, masked  `(3, H, W)` float in [-1, 1]
       occlusion      `(1, H, W)` float in {0, 1}: where the mask is visible
-      face_visible   `(1, H, W)` float in {0, 1}: where the face itself shows (not its hair
-                     or ears), with or without the mask
+      hidden_face    `(1, H, W)` float in {0, 1}: where the face is behind its own hair or
+                     ears (0 on the visible face and off the face)
       coeffs         `(237,)` the exact coefficients of the clean face
       landmarks      `(68, 2)` pixel coordinates (x, y), iBUG-68 order
       identity       int (train and test identities are disjoint)
@@ -238,7 +240,7 @@ class SyntheticMaskedFaces(Dataset):
         except (OSError, ValueError, EOFError, zipfile.BadZipFile):
             return None
         expected = (CHUNK_SIZE, self.image_size, self.image_size, 3)
-        ok = all(key in arrays for key in ("clean", "masked", "occlusion", "face_visible",
+        ok = all(key in arrays for key in ("clean", "masked", "occlusion", "hidden_face",
                                            "coeffs",
                                            "landmarks", "identity", "mask_type"))
         return arrays if ok and arrays["clean"].shape == expected else None
@@ -277,7 +279,7 @@ class SyntheticMaskedFaces(Dataset):
             "clean": from_uint8(arrays["clean"][k]),
             "masked": from_uint8(arrays["masked"][k]),
             "occlusion": torch.from_numpy(arrays["occlusion"][k]).float()[None],
-            "face_visible": torch.from_numpy(arrays["face_visible"][k]).float()[None],
+            "hidden_face": torch.from_numpy(arrays["hidden_face"][k]).float()[None],
             # Copies: a caller changing a sample in place must not change the cache.
             "coeffs": torch.tensor(arrays["coeffs"][k]),
             "landmarks": torch.tensor(arrays["landmarks"][k]),
