@@ -40,11 +40,10 @@ def np_photo(render: np.ndarray, target: np.ndarray, region: np.ndarray) -> floa
     for b in range(render.shape[0]):
         for y in range(render.shape[2]):
             for x in range(render.shape[3]):
-                weight = region[b, 0, y, x]
-                if weight:
+                if region[b, 0, y, x]:
                     diff = (render[b, :, y, x] - target[b, :, y, x]) / 2
-                    total += weight * np.sqrt(1e-6 + np.sum(diff ** 2))
-                    count += weight
+                    total += np.sqrt(1e-6 + np.sum(diff ** 2))
+                    count += 1
     return total / max(count, 1)
 
 
@@ -159,29 +158,6 @@ def fake_similarity(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.cosine_similarity(a.flatten(1), b.flatten(1), dim=1)
 
 
-def photo_region_by_hand(model, render) -> np.ndarray:
-    """`(B, 1, H, W)`: 1 less the mean "hair" weight of each covered pixel's triangle."""
-    hair = model.vertex_regions["hair"].double().numpy()
-    faces, tri = model.faces.numpy(), render.tri_id.numpy()
-    region = np.where(tri >= 0, 1 - hair[faces[tri.clip(0)]].mean(-1), 0.0)
-    return region[:, None]
-
-
-def test_photo_region_is_the_face_less_its_painted_hair(model):
-    coeffs = model.sample_coeffs(2, generator=torch.Generator().manual_seed(4))
-    render = face3d.render_faces(model, coeffs, 64)
-    expected = photo_region_by_hand(model, render)
-    assert np.allclose(n(render.photo_region), expected, atol=1e-6)
-    # The nose tip is face; the crown, where the model paints its hair cap, is not.
-    nose = render.landmarks[0, 30].long()
-    assert render.photo_region[0, 0, nose[1], nose[0]] == 1
-    covered_rows = render.face_mask[0, 0].nonzero()[:, 0]
-    top = covered_rows.min().item()
-    crown = render.face_mask[0, 0, top + 1].nonzero()[:, 0]
-    assert render.photo_region[0, 0, top + 1, crown].max() < 1e-3
-    assert 0.05 < 1 - render.photo_region.sum() / render.face_mask.sum() < 0.5
-
-
 def test_phase1_loss_mixes_photos_and_synthetic_samples(model):
     size, layout = 32, model.layout
     true_coeffs = model.sample_coeffs(3, generator=torch.Generator().manual_seed(0))
@@ -210,8 +186,8 @@ def test_phase1_loss_mixes_photos_and_synthetic_samples(model):
     assert torch.isfinite(coeffs.grad).all() and torch.isfinite(logits.grad).all()
     assert coeffs.grad[1].abs().sum() > 0  # the photo still learns from its image
 
-    image, region = n(render.image), photo_region_by_hand(model, render)
-    composite = np.where(region > 0.5, image, n(clean))
+    image, mask = n(render.image), n(render.face_mask)
+    composite = np.where(mask > 0, image, n(clean))
     cosine = [np.dot(c.ravel(), t.ravel()) / np.linalg.norm(c) / np.linalg.norm(t)
               for c, t in zip(composite, n(clean), strict=True)]
     scales = L.coefficient_scales(layout).double().numpy()
@@ -222,7 +198,7 @@ def test_phase1_loss_mixes_photos_and_synthetic_samples(model):
     expected = {
         "bce": np_bce(n(logits), n(occlusion)),
         "coef": float(np.mean(coef_rows)),
-        "photo": np_photo(image, n(clean), region),
+        "photo": np_photo(image, n(clean), mask),
         "id": float(np.mean(1 - np.array(cosine))),
         "lm": np_landmarks(n(render.landmarks)[[0, 2]], n(truth.landmarks)[[0, 2]], size),
     }
@@ -249,19 +225,8 @@ def test_phase1_loss_without_a_clean_image_compares_outside_the_occlusion(model)
                           fake_similarity)
     target = torch.stack([clean[0], masked[1]])
     visible = torch.stack([torch.ones(1, size, size), 1 - occlusion[1]])
-    region = photo_region_by_hand(model, render)
     expected = np_photo(render.image.double().numpy(), target.double().numpy(),
-                        region * visible.numpy())
-    assert terms["photo"].item() == pytest.approx(expected, rel=1e-5)
-    # Hair or an ear in front of the face ("hidden_face" 1) leaves those pixels out too.
-    hidden_face = torch.zeros(2, 1, size, size)
-    hidden_face[:, :, :10] = 1
-    face_visible = 1 - hidden_face
-    assert (torch.from_numpy(region) * visible * hidden_face).sum() > 0  # some region hidden
-    terms = L.phase1_loss(torch.zeros(2, 1, size, size), coeffs, render,
-                          {**batch, "hidden_face": hidden_face}, model.layout, fake_similarity)
-    expected = np_photo(render.image.double().numpy(), target.double().numpy(),
-                        region * (visible * face_visible).numpy())
+                        (render.face_mask * visible).numpy())
     assert terms["photo"].item() == pytest.approx(expected, rel=1e-5)
     assert terms["coef"].item() == 0 and terms["lm"].item() == 0
 
@@ -270,7 +235,6 @@ def test_visibility_weights_follow_how_far_a_unit_of_each_component_moves_the_fa
     weights = L.visibility_weights(model)
     zero = model.zero_coeffs(1)
     base, _ = model.decode(zero)
-    shown = 1 - model.vertex_regions["hair"]  # what a photo shows of the face
     for name in ("identity", "expression"):
         block = model.layout.slice(name)
         effects = []
@@ -278,19 +242,12 @@ def test_visibility_weights_follow_how_far_a_unit_of_each_component_moves_the_fa
             coeffs = zero.clone()
             coeffs[0, k] = 1
             vertices, _ = model.decode(coeffs)
-            moved = (vertices - base)[0].norm(dim=-1) * shown
-            effects.append(float(moved.square().mean().sqrt()))
+            effects.append(float((vertices - base)[0].norm(dim=-1).square().mean().sqrt()))
         effects = torch.tensor(effects)
         expected = (effects / effects.mean()).clamp(min=L.MIN_VISIBILITY_WEIGHT)
         assert torch.allclose(weights[block], expected, rtol=1e-4)
     jaw = model.layout.slice("expression").start + model.expression_names.index("jaw_open")
     assert weights[jaw] > 5  # the chin moves far more than a typical component
-    # The hair colour recolours the painted cap, which a photo replaces by its own hair: it
-    # shows only at the cap's soft edge (12.0 counted over every vertex, 1.4 so).
-    hair = model.layout.slice("texture").start + model.texture_names.index("hair_colour")
-    capless = dataclasses.replace(model, vertex_regions={
-        name: value for name, value in model.vertex_regions.items() if name != "hair"})
-    assert weights[hair] < 0.2 * L.visibility_weights(capless)[hair]
     for name in ("pose", "lighting"):
         assert (weights[model.layout.slice(name)] == 1).all()
 

@@ -152,10 +152,8 @@ def test_a_whole_photo_is_aligned_by_its_eyes_and_pasted_back(unmasker, face):
     photo, matrix = place_in_photo(face, 2.5, 0.3, (120.0, 40.0), (300, 400))
     eyes = canonical_points(unmasker.face_model, 64)[:2] @ matrix[:, :2].T + matrix[:, 2]
     session = unmasker.session(photo, eyes=eyes)
-    # The crop the networks see is the face again: resampled twice, it differs from the face
-    # by far less than the face differs from itself moved by one pixel.
-    error = np.abs(to_uint8(session.working[0]).astype(int) - face).mean()
-    assert error < 0.5 * np.abs(np.roll(face, 1, axis=1).astype(int) - face).mean()
+    # The crop the networks see is the face again (resampled twice: small differences).
+    assert np.abs(to_uint8(session.working[0]).astype(int) - face).mean() < 4
     result = session.update(seed=0)
     assert result.image.shape == photo.shape
     assert np.array_equal(result.image[~result.occlusion], photo[~result.occlusion])

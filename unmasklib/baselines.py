@@ -60,9 +60,8 @@ def biharmonic_inpaint(masked: torch.Tensor, occlusion: torch.Tensor) -> torch.T
 class OracleGap:
     """Per-sample quality of the oracle render against the clean image, `(N,)` each.
 
-    face_*: inside the face as the photo shows what the 3DMM paints (the render's
-    `photo_region`, not where the sample's hair or ears hide it); occluded_*: inside the part
-    of it the mask hides (NaN for samples without a mask). PSNR in dB, SSIM in [-1, 1].
+    face_*: inside the face region (pixels the mesh covers); occluded_*: inside the part of
+    the face the mask hides (NaN for samples without a mask). PSNR in dB, SSIM in [-1, 1].
     """
 
     mask_type: list[str]
@@ -90,8 +89,7 @@ def oracle_gap(dataset: Sequence[dict], model: MorphableModel | None = None,
     """Compare the oracle render of every sample of `dataset` with its clean image.
 
     Both are compared as stored images (8-bit levels), so a data set without an appearance
-    layer gives nearly infinite PSNR (only the painted hair cap's soft edge differs). Use the
-    test split: these are the faces results are judged on.
+    layer gives infinite PSNR. Use the test split: these are the faces results are judged on.
     """
     model = model if model is not None else load_face_model()
     metrics: dict[str, list[torch.Tensor]] = {name: [] for name in (
@@ -101,9 +99,7 @@ def oracle_gap(dataset: Sequence[dict], model: MorphableModel | None = None,
         clean = batch["clean"]
         out = oracle_render(model, batch["coeffs"], clean.shape[-1])
         render = quantize(out.image.float())
-        # The face as the photo shows what the 3DMM paints: not its hair cap (the photo's hair
-        # is its own), not where hair or an ear is in front of it.
-        face = (out.photo_region > 0.5).float() * (1 - batch["hidden_face"])
+        face = out.face_mask.float()
         hidden = face * batch["occlusion"]
         similarity = ssim_map(render, clean)  # one map serves both regions
         metrics["face_psnr"].append(psnr(render, clean, face))

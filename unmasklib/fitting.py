@@ -7,9 +7,8 @@ N3D reads a face in one forward pass, and at a laptop's training budget it place
 face to a few pixels only (landmark NME 0.07, most of it on the brows, eyes and nose, which
 the mask leaves in plain sight). The renderer is differentiable and the face model is the one
 the data was made with, so the coefficients can be corrected the classic way (Blanz and
-Vetter's fitting): gradient steps on the photometric error over the pixels of the face the
-mask leaves visible (the render's `photo_region`: a photo's hair is its own), with a Gaussian
-prior that keeps them near N3D's estimate,
+Vetter's fitting): gradient steps on the photometric error over the pixels the mask leaves
+visible, with a Gaussian prior that keeps them near N3D's estimate,
 
     E(d) = L_photo(render(c0 + s * d), image; visible) + prior_weight * |d|^2
 
@@ -53,8 +52,6 @@ PHOTO_POINT_WEIGHT = 1.0
 # `benchmarks/choose_raster_every.py`): NME 0.0527 / 0.0524 / 0.0524 / 0.0524 / 0.0530 / 0.0544
 # and 64 / 52 / 48 / 46 / 44 / 43 s at 1 / 2 / 3 / 4 / 6 / 10.
 RASTER_EVERY = 4
-# Bump whenever a change alters what a fit returns, so that kept fits are made again.
-FIT_VERSION = 2  # 2: the photometric error over the render's photo_region, not its face_mask
 
 
 @torch.no_grad()
@@ -152,7 +149,7 @@ class FaceFit:
                 render = render_faces(self.face_model, start + change * step, self.image_size,
                                       tri_id=tri_id)
                 tri_id = None if (k + 1) % self.raster_every == 0 else render.tri_id
-                energy = (photometric_errors(render.image, images, render.photo_region, visible)
+                energy = (photometric_errors(render.image, images, render.face_mask, visible)
                           + self.prior_weight * change.square().sum(1))
                 if self.point_weight:
                     misses = (five_points(render.landmarks) - points).square().sum(-1)

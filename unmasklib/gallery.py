@@ -2,9 +2,8 @@
 
     python -m unmasklib.gallery [--profile cpu] [--count 16] [--seed 0]
 
-Writes `runs/<profile>/gallery.png`: different people, expressions, poses and lighting, as
-the synthetic data shows them: the skin detail, stubble and sheen it adds over the plain 3DMM
-render, and the hair, ears, neck and clothes around the face.
+Writes `runs/<profile>/gallery.png`: different identities, expressions, poses and lighting,
+with the skin detail, stubble and sheen the synthetic data adds over the plain 3DMM render.
 """
 
 from __future__ import annotations
@@ -16,24 +15,24 @@ import torch
 
 from . import face3d
 from .config import get_profile, run_dir
-from .data.synthetic import appearance_of, head_of, render_masked_faces
-from .images import from_uint8, image_grid, save_image
+from .data.appearance import apply_appearance
+from .data.synthetic import appearance_of
+from .images import image_grid, save_image
 
 GALLERY_SIZE = 256  # the gallery is for people to look at: full resolution in every profile
 
 
 def render_gallery(count: int = 16, seed: int = 0,
                    image_size: int = GALLERY_SIZE) -> torch.Tensor:
-    """`count` random people `(count, 3, image_size, image_size)` in [-1, 1], grey background,
-    each with the skin and head of the synthetic data's identity k."""
+    """`count` random faces `(count, 3, image_size, image_size)` in [-1, 1], grey background,
+    each with the appearance layer of the synthetic data's identity k."""
     model = face3d.load_face_model()
     coeffs = model.sample_coeffs(count, generator=torch.Generator().manual_seed(seed))
-    background = torch.full((count, 3, image_size, image_size), -0.6)
-    rendered = render_masked_faces(
-        model, coeffs, [None] * count, background, image_size,
-        appearances=[appearance_of(seed, k, image_size) for k in range(count)],
-        heads=[head_of(seed, k) for k in range(count)])
-    return torch.stack([from_uint8(image) for image in rendered["clean"].numpy()])
+    background = torch.full((1, 3, image_size, image_size), -0.6)
+    with torch.no_grad():
+        out = face3d.render_faces(model, coeffs, image_size, background=background)
+        looks = [appearance_of(seed, k, image_size) for k in range(count)]
+        return apply_appearance(out, model, coeffs, looks)
 
 
 def main(argv: list[str] | None = None) -> Path:

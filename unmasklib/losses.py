@@ -95,16 +95,11 @@ def coefficient_scales(layout: CoeffLayout,
 
 
 def component_effects(face_model: MorphableModel) -> dict[str, torch.Tensor]:
-    """How much one unit of each component changes the face a photo shows: block name ->
-    `(K,)`, the RMS over vertices of the displacement (identity, expression; model units) or
-    of the albedo change (texture; [0, 1] units) that the basis column makes, each vertex
-    weighted by 1 less its painted hair (a photo's hair is its own: `render_faces`'
-    `photo_region`), so a component that only recolours the hair cap counts for little."""
-    hair = face_model.vertex_regions.get("hair")
-    shown = (torch.ones(face_model.num_vertices) if hair is None else 1 - hair.float().cpu())
-
+    """How much one unit of each component changes the face: block name -> `(K,)`, the RMS
+    over vertices of the displacement (identity, expression; model units) or of the albedo
+    change (texture; [0, 1] units) that the basis column makes."""
     def rms(basis: torch.Tensor) -> torch.Tensor:  # (K, V, 3) -> (K,)
-        return (basis.float().cpu().square().sum(-1) * shown.square()).mean(-1).sqrt()
+        return basis.float().square().sum(-1).mean(-1).sqrt().cpu()
     return {"identity": rms(face_model.identity_basis),
             "expression": rms(face_model.expression_basis),
             "texture": rms(face_model.texture_basis)}
@@ -156,10 +151,9 @@ def photometric_loss(render: torch.Tensor, target: torch.Tensor, face_mask: torc
     each pixel's colour difference, averaged over the pixels of the region M in the batch.
 
     render, target `(B, 3, H, W)` in [-1, 1]; differences are halved to [0, 1] units, so a
-    value reads as in Deep3DFaceRecon. face_mask `(B, 1, H, W)` in [0, 1]: the render's face
-    pixels, a weight each (`render.photo_region`, or `face_mask` for any mesh). visible
-    `(B, 1, H, W)` in {0, 1}, optional: further restricts M (e.g. to pixels outside the
-    occlusion when `target` still wears its mask). An empty region gives 0.
+    value reads as in Deep3DFaceRecon. face_mask `(B, 1, H, W)` in {0, 1}: pixels the render
+    covers. visible `(B, 1, H, W)` in {0, 1}, optional: further restricts M (e.g. to pixels
+    outside the occlusion when `target` still wears its mask). An empty region gives 0.
     """
     region = face_mask if visible is None else face_mask * visible
     return (colour_distance(render, target) * region).sum() / region.sum().clamp(min=1)
@@ -226,33 +220,24 @@ def phase1_loss(occlusion_logits: torch.Tensor, coeffs: torch.Tensor, render: Re
     "coeffs" `(B, size)`, "landmarks" `(B, 68, 2)` px, "has_ground_truth" `(B,)` bool (False:
     coeffs and landmarks are NaN, their terms skip the sample), and optionally "has_clean"
     `(B,)` bool (default all True): False marks a photo with no clean version, compared with
-    its masked image outside the occlusion only; and optionally "hidden_face" `(B, 1, H, W)`
-    in {0, 1}: where the photo's face is behind its own hair or an ear.
-    The photometric term compares the render's `photo_region` (the face less its painted
-    hair) with the target outside `hidden_face`.
+    its masked image outside the occlusion only.
     similarity(a, b) -> `(B,)` cosine of identity embeddings, e.g.
     `functools.partial(identity_similarity, encoder)`; it sees the render composited over the
-    target image there (so that both pictures have a background and the photo's own hair),
-    and the target.
+    target image, so that both pictures have a background, and the target.
     """
     has_truth = batch["has_ground_truth"].to(torch.bool)
     has_clean = batch.get("has_clean")
-    hidden = batch.get("hidden_face")
-    visible = None if hidden is None else 1 - hidden
     if has_clean is None:
-        target = batch["clean"]
+        target, visible = batch["clean"], None
     else:
         has_clean = has_clean.to(torch.bool).view(-1, 1, 1, 1)
         target = torch.where(has_clean, batch["clean"], batch["masked"])
-        unmasked = torch.where(has_clean, 1.0, 1 - batch["occlusion"])
-        visible = unmasked if visible is None else visible * unmasked
-    region = render.face_mask if render.photo_region is None else render.photo_region
-    shown = region if hidden is None else region * (1 - hidden)
-    composite = torch.where(shown > 0.5, render.image, target)
+        visible = torch.where(has_clean, 1.0, 1 - batch["occlusion"])
+    composite = torch.where(render.face_mask > 0, render.image, target)
     terms = {
         "bce": occlusion_bce(occlusion_logits, batch["occlusion"]),
         "coef": coefficient_l1(coeffs, batch["coeffs"], layout, coeff_scales, has_truth),
-        "photo": photometric_loss(render.image, target, region, visible),
+        "photo": photometric_loss(render.image, target, render.face_mask, visible),
         "id": identity_loss(similarity(composite, target)),
         "lm": landmark_loss(render.landmarks, batch["landmarks"], render.image.shape[-1],
                             has_truth),

@@ -37,14 +37,12 @@ def photo_matched_render(render: RenderOutput, masked: torch.Tensor,
     """The render `(B, 3, H, W)` in [-1, 1] made to agree with the visible photo: equal to
     `masked` `(B, 3, H, W)` in [-1, 1] outside `occlusion` `(B, 1, H, W)` in {0, 1}; inside
     it, on the face, the render plus the photo-minus-render difference of the visible face
-    (its `photo_region`, not the painted hair, `SILHOUETTE_MARGIN` pixels inside its outline,
-    where it is under `AGREEMENT`) filled in smoothly; off the face, the visible pixels off the
-    face filled in."""
+    (`SILHOUETTE_MARGIN` pixels inside its outline, where it is under `AGREEMENT`) filled in
+    smoothly; off the face, the visible pixels off the face filled in."""
     visible, face = 1 - occlusion, render.face_mask
-    shown = face if render.photo_region is None else (render.photo_region > 0.5).to(face)
     difference = masked - render.image
     agrees = (difference.abs().amax(1, keepdim=True) < AGREEMENT).to(masked)
-    offset = push_pull_fill(difference, visible * erode(shown, SILHOUETTE_MARGIN) * agrees)
+    offset = push_pull_fill(difference, visible * erode(face, SILHOUETTE_MARGIN) * agrees)
     surround = push_pull_fill(masked, visible * (1 - face))
     inside = torch.where(face > 0.5, render.image + offset, surround).clamp(-1, 1)
     return torch.where(occlusion > 0.5, inside, masked)

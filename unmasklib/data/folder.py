@@ -39,7 +39,7 @@ from ..seeding import generator_for
 from .masks import check_wearable, mask_kind_of, render_masks, sample_mask_style
 
 # Bumped when what the cache holds, or how it is made, changes.
-TRUTH_VERSION = 3
+TRUTH_VERSION = 2
 # The pseudo ground truth's fit: pose and light alone first, then every block (Adam steps),
 # anchored to YuNet's five points with POINT_WEIGHT. Chosen on 40 unseen training-split
 # faces (train indices 8000-8039) at 128 px: landmark NME mean / median 0.108 / 0.031
@@ -63,8 +63,7 @@ class MaskedFaceFolder(Dataset):
     sample; unreadable files and photos without a face are reported (a warning) and skipped.
 
     Items have the keys of `SyntheticMaskedFaces`: clean, masked `(3, H, W)` in [-1, 1] (the
-    photo aligned by its five points), occlusion `(1, H, W)` in {0, 1}, hidden_face (all
-    zeros: what of a photo's face its hair hides is not known), identity (-1:
+    photo aligned by its five points), occlusion `(1, H, W)` in {0, 1}, identity (-1:
     unknown), mask_type. With `pseudo_truth` (`cache`: a file it is kept in between runs),
     coeffs `(237,)` and landmarks `(68, 2)` are the fitted face's and `has_ground_truth` is
     True; without, they are NaN and it is False, so losses that need them
@@ -152,7 +151,6 @@ class MaskedFaceFolder(Dataset):
         known = self.truth is not None
         return {
             "clean": clean, "masked": masked, "occlusion": occlusion.float()[None],
-            "hidden_face": torch.zeros(1, size, size),
             "coeffs": (self.truth.coeffs[index].clone() if known
                        else torch.full((layout.size,), torch.nan)),
             "landmarks": (self.truth.landmarks[index].clone() if known

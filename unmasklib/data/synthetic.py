@@ -26,7 +26,6 @@ from ..progress import progress_bar
 from ..seeding import generator_for
 from .appearance import Appearance, apply_appearance, draw_appearance
 from .backgrounds import random_background
-from .head import HeadStyle, bare_scalp, draw_head_style, render_heads
 from .masks import (
     MASK_TYPES,
     MaskStyle,
@@ -43,9 +42,7 @@ TEST_IDENTITY_OFFSET = 1_000_000  # test identities are numbered (and drawn) apa
 CHUNK_SIZE = 16
 # Part of the cache folder's name: bump it whenever a change alters generated samples, so that
 # an old cache is never mistaken for the new data.
-# 2: the appearance layer (skin detail, stubble, sheen); 3: whole heads and a broader 3DMM (a
-# first attempt, reverted); 4: whole heads around v2's 3DMM, with the hidden_face map.
-DATA_VERSION = 4
+DATA_VERSION = 2  # 2: the appearance layer (skin detail, stubble, sheen)
 # Uniform pose ranges (radians): yaw, pitch, roll; translation std in model units.
 POSE_RANGE = (math.radians(30), math.radians(15), math.radians(10))
 TRANSLATION_STD = (0.05, 0.05, 0.2)
@@ -90,20 +87,13 @@ def appearance_of(seed: int, identity: int, image_size: int) -> Appearance:
     return draw_appearance(generator_for(seed, "appearance", identity), image_size)
 
 
-def head_of(seed: int, identity: int) -> HeadStyle:
-    """The hair, ears, neck and clothes of `identity`: the same in every sample of them."""
-    return draw_head_style(generator_for(seed, "head", identity))
-
-
 def looks_of(seed: int, split: str, indices: Sequence[int],
              image_size: int) -> dict[str, list | torch.Tensor]:
     """What samples `indices` of `split` look like besides their coefficients: "styles" (one
-    `MaskStyle` each, None for no mask), "backgrounds" `(N, 3, H, W)`, "appearances" (their
-    identities' skin) and "heads" (their identities' heads), as `render_masked_faces` takes
-    them."""
+    `MaskStyle` each, None for no mask), "backgrounds" `(N, 3, H, W)` and "appearances" (their
+    identities' skin), as `render_masked_faces` takes them."""
     identities = [identity_of(split, i) for i in indices]
     skins = {person: appearance_of(seed, person, image_size) for person in set(identities)}
-    heads = {person: head_of(seed, person) for person in set(identities)}
     styles, backgrounds = [], []
     for i in indices:
         generator = generator_for(seed, split, "look", i)
@@ -111,50 +101,36 @@ def looks_of(seed: int, split: str, indices: Sequence[int],
         styles.append(None if kind == "none" else sample_mask_style(kind, generator))
         backgrounds.append(random_background(image_size, generator))
     return {"styles": styles, "backgrounds": torch.stack(backgrounds),
-            "appearances": [skins[person] for person in identities],
-            "heads": [heads[person] for person in identities]}
+            "appearances": [skins[person] for person in identities]}
 
 
 @torch.no_grad()
 def render_masked_faces(model: MorphableModel, coeffs: torch.Tensor,
                         styles: list[MaskStyle | None], backgrounds: torch.Tensor,
                         image_size: int, appearances: list[Appearance] | None = None,
-                        heads: list[HeadStyle] | None = None) -> dict[str, torch.Tensor]:
+                        ) -> dict[str, torch.Tensor]:
     """Render faces with and without their masks.
 
     coeffs `(B, size)`; styles: one per face, None for no mask; backgrounds `(B, 3, H, W)`;
-    appearances: one per face (skin detail and sheen), None for the plain 3DMM render;
-    heads: one per face (hair, ears, neck, clothes, composited by depth), None for none.
+    appearances: one per face (skin detail and sheen), None for the plain 3DMM render.
     Returns uint8 `clean` and `masked` `(B, H, W, 3)`, bool `occlusion` `(B, H, W)` (mask
-    visible), bool `hidden_face` `(B, H, W)` (the face's mesh behind its head's: hair or an
-    ear in front of it), float `landmarks` `(B, 68, 2)`. `masked` equals `clean` wherever
-    `occlusion` is False, exactly: it is composited from the two renders.
+    visible), float `landmarks` `(B, 68, 2)`. `masked` equals `clean` wherever `occlusion` is
+    False, exactly: it is composited from the two renders.
     """
-    # A photo shows the head's own hair (or a bald scalp) where the 3DMM paints a hair cap.
-    albedo = None if heads is None else bare_scalp(model, model.decode(coeffs)[1])
-    face = render_faces(model, coeffs, image_size, background=backgrounds, albedo=albedo)
+    face = render_faces(model, coeffs, image_size, background=backgrounds)
     image = face.image if appearances is None else apply_appearance(face, model, coeffs,
                                                                     appearances)
-    depth = face.depth
-    hidden_face = torch.zeros_like(face.face_mask[:, 0], dtype=torch.bool)
-    if heads is not None:
-        head = render_heads(model, coeffs, heads, image_size)
-        in_front = head.depth < depth
-        image = torch.where(in_front, head.image, image)
-        hidden_face = in_front[:, 0] & (face.face_mask[:, 0] > 0)
-        depth = torch.minimum(depth, head.depth)
     clean = to_uint8(image)
     masked = clean.copy()
     occlusion = torch.zeros(len(coeffs), image_size, image_size, dtype=torch.bool)
     worn = [i for i, style in enumerate(styles) if style is not None]
     if worn:
         mask = render_masks(model, coeffs[worn], [styles[i] for i in worn], image_size)
-        visible = (mask.depth < depth[worn])[:, 0].cpu()
+        visible = (mask.depth < face.depth[worn])[:, 0].cpu()
         occlusion[worn] = visible
         masked[worn] = paste(clean[worn], mask.image, visible)
     return {"clean": torch.from_numpy(clean), "masked": torch.from_numpy(masked),
-            "occlusion": occlusion, "hidden_face": hidden_face.cpu(),
-            "landmarks": face.landmarks.float().cpu()}
+            "occlusion": occlusion, "landmarks": face.landmarks.float().cpu()}
 
 
 def generate_chunk(model: MorphableModel, seed: int, split: str, chunk: int,
@@ -168,7 +144,6 @@ def generate_chunk(model: MorphableModel, seed: int, split: str, chunk: int,
     return {
         "clean": rendered["clean"].numpy(), "masked": rendered["masked"].numpy(),
         "occlusion": rendered["occlusion"].numpy().astype(np.uint8),
-        "hidden_face": rendered["hidden_face"].numpy().astype(np.uint8),
         "coeffs": coeffs.float().numpy(), "landmarks": rendered["landmarks"].numpy(),
         "identity": np.array(identities, dtype=np.int64),
         "mask_type": np.array([MASK_KINDS.index(mask_kind_of(i)) for i in indices], np.int8),
@@ -181,8 +156,6 @@ class SyntheticMaskedFaces(Dataset):
     Each item is a dict:
       clean, masked  `(3, H, W)` float in [-1, 1]
       occlusion      `(1, H, W)` float in {0, 1}: where the mask is visible
-      hidden_face    `(1, H, W)` float in {0, 1}: where the face is behind its own hair or
-                     ears (0 on the visible face and off the face)
       coeffs         `(237,)` the exact coefficients of the clean face
       landmarks      `(68, 2)` pixel coordinates (x, y), iBUG-68 order
       identity       int (train and test identities are disjoint)
@@ -240,8 +213,7 @@ class SyntheticMaskedFaces(Dataset):
         except (OSError, ValueError, EOFError, zipfile.BadZipFile):
             return None
         expected = (CHUNK_SIZE, self.image_size, self.image_size, 3)
-        ok = all(key in arrays for key in ("clean", "masked", "occlusion", "hidden_face",
-                                           "coeffs",
+        ok = all(key in arrays for key in ("clean", "masked", "occlusion", "coeffs",
                                            "landmarks", "identity", "mask_type"))
         return arrays if ok and arrays["clean"].shape == expected else None
 
@@ -279,7 +251,6 @@ class SyntheticMaskedFaces(Dataset):
             "clean": from_uint8(arrays["clean"][k]),
             "masked": from_uint8(arrays["masked"][k]),
             "occlusion": torch.from_numpy(arrays["occlusion"][k]).float()[None],
-            "hidden_face": torch.from_numpy(arrays["hidden_face"][k]).float()[None],
             # Copies: a caller changing a sample in place must not change the cache.
             "coeffs": torch.tensor(arrays["coeffs"][k]),
             "landmarks": torch.tensor(arrays["landmarks"][k]),

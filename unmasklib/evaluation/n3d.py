@@ -22,7 +22,7 @@ from ..data.synthetic import SyntheticMaskedFaces, mean_coefficients
 from ..devices import in_batches
 from ..face3d import CoeffLayout, MorphableModel, load_face_model, render_faces
 from ..files import write_atomically
-from ..fitting import FIT_VERSION, RASTER_EVERY, FaceFit, lower_face_expressions
+from ..fitting import RASTER_EVERY, FaceFit, lower_face_expressions
 from ..guidance import Guidance, fitted, guidance_of, n3d_outputs, occlusion_map
 from ..metrics import (
     LANDMARK_REGIONS,
@@ -136,7 +136,7 @@ def held_out_guidance(n3d: N3D, masked: torch.Tensor, profile: Profile, face_mod
     takes minutes, and notebooks 03, 04 and 05 all need it: with a `cache` file it is kept there,
     keyed by N3D's weights, the images and the settings, and reused while they stay."""
     settings = (profile.occlusion_dilation, profile.fit_steps, profile.fit_lr,
-                profile.fit_prior_weight, RASTER_EVERY, FIT_VERSION)
+                profile.fit_prior_weight, RASTER_EVERY)
     key = _fingerprint(n3d, masked, settings) if cache is not None else ""
     if cache is not None and Path(cache).is_file():
         kept = torch.load(cache, weights_only=True)

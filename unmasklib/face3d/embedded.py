@@ -36,8 +36,7 @@ TEXTURE_NAMES = ["skin_tone", "redness", "lip_colour", "brow_darkness", "eye_col
 IDENTITY_NAMES = ["face_width", "face_length", "nose_size", "jaw_width", "chin_length",
                   "eye_spacing", "lip_fullness", "brow_ridge", "cheekbones", "face_depth"]
 
-# Where the features sit on the mean face (model units; the face spans y in [-1.3, TOP_Y]).
-TOP_Y = 1.25  # the top edge of the face shell
+# Where the features sit on the mean face (model units; the face spans y in [-1.3, 1.25]).
 MOUTH_Y = -0.55      # mouth line (snapped to the nearest grid row)
 MOUTH_HALF_WIDTH = 0.2
 EYE_X, EYE_Y = 0.31, 0.245
@@ -78,21 +77,16 @@ def _warped_axis(count: int, lo: float, hi: float,
 
 
 # Head outline: half-width A(y), depth semi-axis D(y), and the centre z0(y) of the ellipse.
-_PROFILE_Y = np.array([-1.30, -1.10, -0.90, -0.60, -0.30, 0.00, 0.30, 0.70, 1.00, TOP_Y])
+_PROFILE_Y = np.array([-1.30, -1.10, -0.90, -0.60, -0.30, 0.00, 0.30, 0.70, 1.00, 1.25])
 _HALF_WIDTH = np.array([0.30, 0.47, 0.62, 0.73, 0.79, 0.81, 0.82, 0.80, 0.75, 0.66])
 _DEPTH = np.array([0.38, 0.55, 0.68, 0.78, 0.84, 0.87, 0.88, 0.86, 0.80, 0.70])
 _FRONT = np.array([0.62, 0.76, 0.82, 0.86, 0.90, 0.92, 0.92, 0.89, 0.82, 0.68])
 
 
-def head_ellipse(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The mean head's horizontal ellipse at height `y` (model units, within the face's
-    [-1.3, TOP_Y], clamped beyond): half-width, depth semi-axis and the depth of its centre."""
-    depth = np.interp(y, _PROFILE_Y, _DEPTH)
-    return np.interp(y, _PROFILE_Y, _HALF_WIDTH), depth, np.interp(y, _PROFILE_Y, _FRONT) - depth
-
-
 def _base_surface(theta: np.ndarray, y: np.ndarray) -> np.ndarray:
-    half_width, depth, centre = head_ellipse(y)
+    half_width = np.interp(y, _PROFILE_Y, _HALF_WIDTH)
+    depth = np.interp(y, _PROFILE_Y, _DEPTH)
+    centre = np.interp(y, _PROFILE_Y, _FRONT) - depth
     return np.stack([half_width * np.sin(theta), y, centre + depth * np.cos(theta)], -1)
 
 
@@ -166,7 +160,7 @@ class _Mesh:
     def __init__(self) -> None:
         half = _warped_axis(GRID_COLUMNS // 2 + 1, 0, THETA_MAX, [(0, 0.3, 0.8), (0.42, 0.15, 1.0)])
         theta = np.concatenate([-half[:0:-1], half])
-        ys = _warped_axis(GRID_ROWS, -1.3, TOP_Y,
+        ys = _warped_axis(GRID_ROWS, -1.3, 1.25,
                           [(EYE_Y, 0.08, 1.5), (MOUTH_Y, 0.1, 1.5), (-0.25, 0.06, 0.8)])
         self.mouth_row = int(np.argmin(np.abs(ys - MOUTH_Y)))
         ys[self.mouth_row] = MOUTH_Y  # the cut runs exactly along the designed mouth line
@@ -485,8 +479,7 @@ def build_embedded_model() -> MorphableModel:
         texture_names=TEXTURE_NAMES + [f"texture_{k:02d}" for k in range(6, 80)],
         identity_names=IDENTITY_NAMES + [f"identity_{k:02d}" for k in range(10, 80)],
         regions={"mouth_interior": torch.from_numpy(mesh.interior_faces)},
-        vertex_regions={name: tensor(regions[name])
-                        for name in ("skin", "lips", "brows", "hair")},
+        vertex_regions={name: tensor(regions[name]) for name in ("skin", "lips", "brows")},
         one_sided_expressions=("jaw_open",),
         surface=SurfaceGrid(index=torch.from_numpy(mesh.grid), theta=tensor(mesh.theta),
                             height=tensor(mesh.positions[mesh.grid[:, 0], 1])),

@@ -20,9 +20,6 @@ class RenderOutput:
     face_mask: `(B, 1, H, W)` in {0, 1}, pixels covered by the mesh.
     depth: `(B, 1, H, W)` distance from the camera plane, inf on background.
     landmarks: `(B, 68, 2)` pixel coordinates (x, y) of the landmark vertices (faces only).
-    photo_region: `(B, 1, H, W)` in [0, 1] (faces only): `face_mask` less the face model's
-    painted hair ("hair" vertex region), the pixels where a photo of the face shows what the
-    model paints; a photo's hair is its own, so photometric comparisons leave it out.
     tri_id: `(B, H, W)` long, -1 on background; screen_vertices `(B, V, 3)` (x, y px, depth).
     The shading stages, for teaching and debugging, are made into images only when asked
     for: `albedo` `(B, 3, H, W)` in [0, 1], `normals` `(B, 3, H, W)` unit camera-space
@@ -37,7 +34,6 @@ class RenderOutput:
     # Albedo, unit normal and irradiance of each covered pixel, (N, 3) each.
     pixel_stages: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
     landmarks: torch.Tensor | None = None
-    photo_region: torch.Tensor | None = None
 
     @property
     def tri_id(self) -> torch.Tensor:
@@ -116,32 +112,15 @@ def scene_light(model: MorphableModel, coeffs: torch.Tensor) -> torch.Tensor:
 
 def render_faces(model: MorphableModel, coeffs: torch.Tensor, image_size: int = 256,
                  background: torch.Tensor | None = None,
-                 tri_id: torch.Tensor | None = None,
-                 albedo: torch.Tensor | None = None) -> RenderOutput:
+                 tri_id: torch.Tensor | None = None) -> RenderOutput:
     """Render `(B, layout.size)` coefficients to square images of side `image_size`.
 
     background: `(B or 1, 3, H, W)` in [-1, 1]; None means black (-1). tri_id: as in
-    `render_mesh`, a render's triangle ids to reuse. albedo: `(B, V, 3)` in [0, 1] to paint
-    instead of the texture block's (the data generator recolours parts of the face with it).
+    `render_mesh`, a render's triangle ids to reuse.
     Differentiable with respect to every coefficient block (not through silhouettes).
     """
-    vertices, decoded = model.decode(coeffs)
-    albedo = decoded if albedo is None else albedo
+    vertices, albedo = model.decode(coeffs)
     out = render_mesh(posed_vertices(model, coeffs, vertices), model.faces, albedo,
                       scene_light(model, coeffs), image_size, background, tri_id)
     out.landmarks = out.screen_vertices[:, model.landmark_index, :2]
-    out.photo_region = out.face_mask * (1 - painted_hair(model, out.tri_id).to(out.face_mask))
     return out
-
-
-def painted_hair(model: MorphableModel, tri_id: torch.Tensor) -> torch.Tensor:
-    """`(B, 1, H, W)` in [0, 1]: how much of the face model's painted hair each pixel of a
-    render with triangle ids `tri_id` `(B, H, W)` shows (its triangle's mean "hair" vertex
-    weight; 0 on background and for a model without that region)."""
-    hair = model.vertex_regions.get("hair")
-    if hair is None:
-        return torch.zeros_like(tri_id, dtype=model.dtype)[:, None]
-    per_triangle = torch.cat([hair.to(model.dtype)[model.faces.long()].mean(-1),
-                              hair.new_zeros(1, dtype=model.dtype)])
-    # Background (-1) reads the appended zero.
-    return per_triangle[tri_id.where(tri_id >= 0, len(per_triangle) - 1)][:, None]
