@@ -285,3 +285,23 @@ def test_vertex_normals_are_area_weighted():
     torch.testing.assert_close(normals[1], shared)
     torch.testing.assert_close(normals[2], torch.tensor([0.0, 0, 1], dtype=torch.float64))
     torch.testing.assert_close(normals[3], torch.tensor([0.0, -1, 0], dtype=torch.float64))
+
+
+def test_vertex_normals_match_a_loop_over_faces_for_each_image():
+    """Three different random meshes in one batch against a plain loop: each vertex sums the
+    cross products of its faces, then is normalised (catches a mix-up of batch and vertex)."""
+    generator = torch.Generator().manual_seed(0)
+    vertices = torch.randn(3, 12, 3, generator=generator, dtype=torch.float64)
+    faces = torch.randint(0, 12, (20, 3), generator=generator)
+    faces = faces[(faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2])
+                  & (faces[:, 0] != faces[:, 2])]
+    expected = torch.zeros_like(vertices)
+    for b in range(3):
+        for a, c, d in faces.tolist():
+            normal = torch.linalg.cross(vertices[b, c] - vertices[b, a],
+                                        vertices[b, d] - vertices[b, a])
+            for v in (a, c, d):
+                expected[b, v] += normal
+    expected = torch.nn.functional.normalize(expected, dim=-1, eps=1e-12)
+    torch.testing.assert_close(face3d.vertex_normals(vertices, faces), expected, rtol=0,
+                               atol=1e-12)

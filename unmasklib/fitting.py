@@ -49,7 +49,7 @@ PHOTO_POINT_WEIGHT = 1.0
 # The fit rasterises anew every this many steps and reuses the triangle under each pixel in
 # between, with barycentrics computed afresh (the z-buffer is a third of a step). On 96
 # train-split faces after the cpu profile's training samples (never trained on; cpu N3D,
-# `benchmarks/choose_raster_every.py`): NME 0.0527 / 0.0524 / 0.0524 / 0.0524 / 0.0530 / 0.0544
+# `benchmarks/choose_fit.py`): NME 0.0527 / 0.0524 / 0.0524 / 0.0524 / 0.0530 / 0.0544
 # and 64 / 52 / 48 / 46 / 44 / 43 s at 1 / 2 / 3 / 4 / 6 / 10.
 RASTER_EVERY = 4
 

@@ -76,12 +76,18 @@ def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
 
     With counter-clockwise faces seen from outside, normals point outwards.
     """
-    v0, v1, v2 = (vertices.index_select(1, faces[:, k]) for k in range(3))
-    face_normals = torch.linalg.cross(v1 - v0, v2 - v0)  # length = twice the area
+    batch, count = vertices.shape[:2]
+    # Vertex-major `(V, B * 3)`: gathering and scattering rows is several times faster on
+    # the CPU than along the second dimension, forwards and backwards (a fit step of one face
+    # spent a third of its time in this function's scatter along dim 1).
+    rows = vertices.transpose(0, 1).reshape(count, batch * 3)
+    v0, v1, v2 = (rows.index_select(0, faces[:, k]).view(-1, batch, 3) for k in range(3))
+    face_normals = torch.linalg.cross(v1 - v0, v2 - v0)  # (F, B, 3), length = twice the area
     # Each face adds its normal to its three corners, in one scatter.
-    normals = torch.zeros_like(vertices).index_add(1, faces.T.reshape(-1),
-                                                    face_normals.repeat(1, 3, 1))
-    return torch.nn.functional.normalize(normals, dim=-1, eps=1e-12)
+    normals = rows.new_zeros(count, batch * 3).index_add(
+        0, faces.T.reshape(-1), face_normals.repeat(3, 1, 1).view(-1, batch * 3))
+    return torch.nn.functional.normalize(normals.view(count, batch, 3).transpose(0, 1),
+                                         dim=-1, eps=1e-12)
 
 
 # The first SH band holds the light's direction: entries 1, 2, 3 weigh y, z, x.
