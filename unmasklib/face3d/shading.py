@@ -81,11 +81,12 @@ def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     # the CPU than along the second dimension, forwards and backwards (a fit step of one face
     # spent a third of its time in this function's scatter along dim 1).
     rows = vertices.transpose(0, 1).reshape(count, batch * 3)
-    v0, v1, v2 = (rows.index_select(0, faces[:, k]).view(-1, batch, 3) for k in range(3))
+    v0, v1, v2 = (rows.index_select(0, faces[:, k]).view(len(faces), batch, 3)
+                  for k in range(3))
     face_normals = torch.linalg.cross(v1 - v0, v2 - v0)  # (F, B, 3), length = twice the area
     # Each face adds its normal to its three corners, in one scatter.
     normals = rows.new_zeros(count, batch * 3).index_add(
-        0, faces.T.reshape(-1), face_normals.repeat(3, 1, 1).view(-1, batch * 3))
+        0, faces.T.reshape(-1), face_normals.repeat(3, 1, 1).view(3 * len(faces), batch * 3))
     return torch.nn.functional.normalize(normals.view(count, batch, 3).transpose(0, 1),
                                          dim=-1, eps=1e-12)
 
