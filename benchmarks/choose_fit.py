@@ -48,7 +48,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     profile = get_profile(args.profile)
     own = (profile.fit_steps, profile.fit_lr, RASTER_EVERY)
-    settings = args.settings or [own] + [(*own[:2], every) for every in (1, 2, 6, 10)]
+    settings = args.settings or [own] + [(*own[:2], every) for every in (1, 2, 3, 6, 10)
+                                         if every != RASTER_EVERY]
     first = profile.train_samples
     unseen = unseen_training_faces(profile, args.faces)
     masked, landmarks = unseen["masked"], unseen["landmarks"]
