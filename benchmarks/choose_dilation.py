@@ -2,9 +2,12 @@
 on faces of the training split that training never saw (`evaluation.occlusion_remnants`),
 never on the test faces: per dilation, the share of each masked face's true occlusion left
 outside the grown map (it would keep the mask's colour) and the skin painted needlessly. The
-smallest dilation whose mean remnant meets the target is the one to use.
+smallest dilation whose mean remnant meets the target is the one to use. With `--bands`, the
+map is first snapped to the image's colour edges within each band (`Profile.occlusion_snap`,
+`guidance.snap_to_colour_edges`), one table per band.
 
-    python benchmarks/choose_dilation.py --run runs/cpu [--faces 200] [--target 0.005]
+    python benchmarks/choose_dilation.py --run runs/cpu [--faces 200] [--target 0.005] \
+        [--bands 0 8 12 16]
 """
 
 from __future__ import annotations
@@ -27,20 +30,23 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=0.005,
                         help="the largest mean share of the occlusion left (default 0.5 %%)")
     parser.add_argument("--dilations", type=int, nargs="+", default=list(range(7)))
+    parser.add_argument("--bands", type=int, nargs="+", default=[0],
+                        help="snap the map within these many pixels first (0: as N3D gives it)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     profile = get_profile(args.profile)
-    remnants = occlusion_remnants(load_n3d(profile, args.run), profile, args.faces,
-                                  args.dilations)
-    first = profile.train_samples
-    print(f"Profile {profile.name}, {len(remnants.left[args.dilations[0]])} masked training-"
-          f"split faces never trained on (train {first}-{first + args.faces - 1}):\n")
-    print(remnants.table())
-    chosen = remnants.smallest_meeting(args.target)
-    print(f"\nsmallest dilation with a mean remnant <= {100 * args.target:.2f} %: "
-          f"{chosen if chosen is not None else 'none of those tried'} "
-          f"(the profile has {profile.occlusion_dilation})")
+    n3d, first = load_n3d(profile, args.run), profile.train_samples
+    print(f"Profile {profile.name}, masked faces among the {args.faces} training-split faces "
+          f"never trained on (train {first}-{first + args.faces - 1}); the profile grows N3D's "
+          f"map by {profile.occlusion_dilation} px, or snaps it within "
+          f"{profile.occlusion_snap} px and grows that by {profile.snapped_dilation} px")
+    for band in args.bands:
+        remnants = occlusion_remnants(n3d, profile, args.faces, args.dilations, band)
+        print(f"\n{remnants.table()}")
+        chosen = remnants.smallest_meeting(args.target)
+        print(f"\nsnapped within {band} px: smallest dilation with a mean remnant <= "
+              f"{100 * args.target:.2f} %: {chosen if chosen is not None else 'none tried'}")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,10 @@
     guidance = n3d_guidance(n3d, images, dilation=2, fit=FaceFit.of_profile(profile, model))
     guidance.occlusion, guidance.coeffs        # (N, 1, H, W) in {0, 1}, (N, size)
 
-The occlusion map G gets is N3D's, thresholded at probability 0.5 and grown by a few pixels
-(`occlusion_map`): a mask remnant left outside the map is far worse than skin painted over.
+The occlusion map G gets is N3D's, thresholded at probability 0.5, snapped to the colour
+edges of what it covers where the images are at hand (`snap_to_colour_edges`) and grown by a
+few pixels (`occlusion_map`): a mask remnant left outside the map is far worse than skin
+painted over.
 The coefficients are N3D's, fitted to the face outside that map when a `FaceFit` is given.
 Training G, evaluating it and the Unmasker all take their guidance from here.
 """
@@ -13,12 +15,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
+import numpy as np
 import torch
 
 from .devices import device_of, in_batches
 from .fitting import FaceFit
-from .images import dilate
+from .images import dilate, to_uint8
 from .models import N3D, N3DOutput
+
+# GrabCut's rounds of re-estimating its colour models and cutting again (not tuned).
+SNAP_ITERATIONS = 3
 
 
 @dataclass
@@ -30,15 +37,58 @@ class Guidance:
     coeffs: torch.Tensor
 
 
-def occlusion_map(logits: torch.Tensor, dilation: int) -> torch.Tensor:
+def snap_to_colour_edges(pixels: np.ndarray, occlusion: np.ndarray, band: int) -> np.ndarray:
+    """An occlusion map `(H, W)` bool moved onto the colour edges of what it covers in
+    `pixels` `(H, W, 3)` uint8 RGB, within `band` pixels of its border; `(H, W)` bool.
+
+    N3D learned masks from synthetic faces only, and on a photo its map stops short of parts
+    of the mask (a side, a corner) or reaches onto the eyes or a collar. The mask itself is
+    plain to see: one colour model for what the map covers and one for its surroundings, and
+    a graph cut that follows colour edges (OpenCV's GrabCut, Rother et al. 2004). Pixels
+    deeper than `band` inside the map stay in it, those further than `band` outside stay
+    out, so the cut can only move the border. Deterministic (OpenCV's random generator is
+    seeded). band = 0, an empty map or a full one: the map as it is.
+    """
+    if band < 0:
+        raise ValueError(f"band must be >= 0 pixels, got {band}")
+    if pixels.dtype != np.uint8 or pixels.shape != (*occlusion.shape, 3):
+        raise ValueError(f"pixels must be uint8 {(*occlusion.shape, 3)} like the map, got "
+                         f"{pixels.dtype} {pixels.shape}")
+    if band == 0 or not occlusion.any() or occlusion.all():
+        return occlusion.copy()
+    square = np.ones((2 * band + 1, 2 * band + 1), np.uint8)
+    covered = occlusion.astype(np.uint8)
+    labels = np.full(occlusion.shape, cv2.GC_BGD, np.uint8)
+    labels[cv2.dilate(covered, square) > 0] = cv2.GC_PR_BGD
+    labels[occlusion] = cv2.GC_PR_FGD
+    labels[cv2.erode(covered, square, borderType=cv2.BORDER_REPLICATE) > 0] = cv2.GC_FGD
+    cv2.setRNGSeed(0)  # GrabCut starts its colour models from k-means
+    models = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.grabCut(np.ascontiguousarray(pixels[..., ::-1]), labels, None, *models,
+                SNAP_ITERATIONS, cv2.GC_INIT_WITH_MASK)
+    return (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
+
+
+def occlusion_map(logits: torch.Tensor, dilation: int, images: torch.Tensor | None = None,
+                  band: int = 0) -> torch.Tensor:
     """N3D's occlusion as G gets it: logits `(N, 1, H, W)` thresholded at 0 (probability
-    0.5), then grown by `dilation` pixels (`images.dilate`); `(N, 1, H, W)` in {0, 1}."""
-    return dilate((logits > 0).float(), dilation)
+    0.5), snapped to the colour edges of `images` `(N, 3, H, W)` in [-1, 1] within `band`
+    pixels when they are given (`snap_to_colour_edges`), then grown by `dilation` pixels
+    (`images.dilate`); `(N, 1, H, W)` in {0, 1}."""
+    found = logits > 0
+    if band and images is not None:
+        found = torch.from_numpy(np.stack([
+            snap_to_colour_edges(pixels, covered[0].cpu().numpy(), band)
+            for pixels, covered in zip(to_uint8(images), found, strict=True)]))[:, None]
+    return dilate(found.float().to(logits.device), dilation)
 
 
-def guidance_of(output: N3DOutput, dilation: int) -> Guidance:
-    """N3D's output as G's guidance: its `occlusion_map` and its coefficients as they are."""
-    return Guidance(occlusion_map(output.occlusion_logits, dilation), output.coeffs)
+def guidance_of(output: N3DOutput, dilation: int, images: torch.Tensor | None = None,
+                band: int = 0) -> Guidance:
+    """N3D's output as G's guidance: its `occlusion_map` (snapped to `images` within `band`
+    pixels where given) and its coefficients as they are."""
+    return Guidance(occlusion_map(output.occlusion_logits, dilation, images, band),
+                    output.coeffs)
 
 
 @torch.no_grad()
@@ -70,9 +120,11 @@ def fitted(guidance: Guidance, images: torch.Tensor, fit: FaceFit | None,
 
 
 def n3d_guidance(n3d: N3D, images: torch.Tensor, dilation: int, batch_size: int = 32,
-                 fit: FaceFit | None = None, progress: bool = False) -> Guidance:
+                 fit: FaceFit | None = None, progress: bool = False,
+                 band: int = 0) -> Guidance:
     """N3D's guidance for `(N, 3, H, W)` images in [-1, 1], on the CPU: its occlusion map
-    grown by `dilation` pixels and its coefficients, fitted to the face outside that map when
-    a `fit` is given (see `fitted`)."""
-    return fitted(guidance_of(n3d_outputs(n3d, images, batch_size), dilation), images, fit,
-                  batch_size, progress)
+    (snapped to the images' colour edges within `band` pixels, see `occlusion_map`) grown by
+    `dilation` pixels and its coefficients, fitted to the face outside that map when a `fit`
+    is given (see `fitted`)."""
+    return fitted(guidance_of(n3d_outputs(n3d, images, batch_size), dilation, images, band),
+                  images, fit, batch_size, progress)

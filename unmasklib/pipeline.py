@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from PIL import Image
@@ -44,7 +45,7 @@ from .face3d import (
     with_light_direction,
 )
 from .fitting import PHOTO_POINT_WEIGHT, FaceFit
-from .guidance import Guidance, fitted, n3d_guidance
+from .guidance import Guidance, fitted, n3d_guidance, snap_to_colour_edges
 from .images import from_uint8, load_rgb, to_uint8
 from .models import InpaintingGenerator
 from .painting import paint_render, with_prior_expressions
@@ -124,6 +125,20 @@ def edit_coeffs(face_model: MorphableModel, coeffs: torch.Tensor,
     return edited
 
 
+def snapped_on_photo(pixels: np.ndarray, occlusion: np.ndarray, matrix: np.ndarray,
+                     dilation: int, band: int) -> np.ndarray:
+    """N3D's map carried to a photo, `occlusion` `(H, W)` bool, snapped to the colour edges
+    of `pixels` `(H, W, 3)` uint8 within `band` and grown by `dilation`, both given in crop
+    pixels (`matrix` `(2, 3)`: photo -> crop) and applied at the photo's own resolution, so
+    that the painted region follows the mask's edge as sharply as the photo shows it."""
+    crop_per_photo = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+    snapped = snap_to_colour_edges(pixels, occlusion, max(1, round(band / crop_per_photo)))
+    grow = round(dilation / crop_per_photo)
+    if grow == 0:
+        return snapped
+    return cv2.dilate(snapped.astype(np.uint8), np.ones((2 * grow + 1,) * 2, np.uint8)) > 0
+
+
 class UnmaskSession:
     """One input prepared for editing: N3D has run and its coefficients are fitted to the face
     outside the occlusion (`Unmasker.fit`); `update` renders and paints only.
@@ -150,17 +165,20 @@ class UnmaskSession:
         self.anchors = (torch.from_numpy(transform_points(points, self.matrix)).float()[None]
                         if points is not None and points.shape == (5, 2) else None)
         self.working = from_uint8(warp_to_crop(pixels, self.matrix, size))[None]
-        found = n3d_guidance(unmasker.n3d, self.working, unmasker.dilation)
+        snapping = occlusion is None and unmasker.band > 0
+        found = n3d_guidance(unmasker.n3d, self.working, 0 if snapping else unmasker.dilation)
         if occlusion is None:
-            self.occlusion = mask_to_photo(found.occlusion[0, 0].numpy() > 0.5, self.matrix,
-                                           height, width)
-        else:
-            if occlusion.shape != (height, width):
-                raise ValueError(f"occlusion must be ({height}, {width}) like the image, got "
-                                 f"{occlusion.shape}")
-            self.occlusion = occlusion.astype(bool)
-            working = torch.from_numpy(mask_to_crop(self.occlusion, self.matrix, size))
-            found = Guidance(working[None, None].float(), found.coeffs)
+            occlusion = mask_to_photo(found.occlusion[0, 0].numpy() > 0.5, self.matrix,
+                                      height, width)
+            if snapping:
+                occlusion = snapped_on_photo(pixels, occlusion, self.matrix, unmasker.dilation,
+                                             unmasker.band)
+        if occlusion.shape != (height, width):
+            raise ValueError(f"occlusion must be ({height}, {width}) like the image, got "
+                             f"{occlusion.shape}")
+        self.occlusion = occlusion.astype(bool)
+        working = torch.from_numpy(mask_to_crop(self.occlusion, self.matrix, size))
+        found = Guidance(working[None, None].float(), found.coeffs)
         self.guidance = fitted(found, self.working, unmasker.fit, points=self.anchors)
         # Each update pastes into the occlusion's bounding box only: on a large photo, warping
         # the crop back to the whole photo would dominate a slider move.
@@ -199,8 +217,11 @@ class Unmasker:
     """The trained N3D and inpainting generator of one run, ready to unmask images."""
 
     def __init__(self, n3d: torch.nn.Module, generator: InpaintingGenerator,
-                 face_model: MorphableModel, dilation: int, fit: FaceFit | None = None) -> None:
-        self.n3d, self.generator, self.dilation = n3d, generator, dilation
+                 face_model: MorphableModel, dilation: int, fit: FaceFit | None = None,
+                 band: int = 0) -> None:
+        # The painted map: N3D's, snapped to the photo's colour edges within `band` crop
+        # pixels (0: not snapped) and grown by `dilation` (`Profile.painting_map`).
+        self.n3d, self.generator, self.dilation, self.band = n3d, generator, dilation, band
         self.device = device_of(generator)
         self.face_model = face_model.to(self.device)
         self.image_size = generator.image_size
@@ -223,10 +244,10 @@ class Unmasker:
         profile = profile if isinstance(profile, Profile) else get_profile(profile)
         device = pick_device(device)
         face_model = load_face_model().to(device)
+        dilation, band = profile.painting_map()
         return cls(load_n3d(profile, folder, device),
-                   load_inpainting(profile, folder, device=device), face_model,
-                   profile.occlusion_dilation,
-                   FaceFit.of_profile(profile, face_model, PHOTO_POINT_WEIGHT))
+                   load_inpainting(profile, folder, device=device), face_model, dilation,
+                   FaceFit.of_profile(profile, face_model, PHOTO_POINT_WEIGHT), band)
 
     def session(self, image: ImageInput, occlusion: np.ndarray | None = None,
                 eyes: np.ndarray | None = None, find_face: bool = False) -> UnmaskSession:

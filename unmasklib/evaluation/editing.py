@@ -82,13 +82,14 @@ def edit_fidelity(generator: InpaintingGenerator, n3d: torch.nn.Module,
                   face_model: MorphableModel, masked: torch.Tensor, name: str = "jaw_open",
                   values: Sequence[float] = EDIT_VALUES, dilation: int = 1,
                   seed: int = 0, fit: FaceFit | None = None,
-                  progress: bool = False) -> EditFidelity:
+                  progress: bool = False, band: int = 0) -> EditFidelity:
     """Do the sliders steer the result? For each masked face `(N, 3, H, W)`: N3D's
     coefficients (fitted with `fit` when given) with expression `name` set to each of
     `values`, rendered and painted by G; then N3D (and `fit`) re-estimates `name` from the
     result (which no longer wears a mask). r near 1: the painted face shows the expression it
-    was asked for. `progress`: bars over the reading."""
-    guidance = n3d_guidance(n3d, masked, dilation, fit=fit, progress=progress)
+    was asked for. `progress`: bars over the reading. `dilation`, `band`: the painted map's
+    (`guidance.occlusion_map`)."""
+    guidance = n3d_guidance(n3d, masked, dilation, fit=fit, progress=progress, band=band)
     return read_back(n3d, face_model, name, values,
                      [paint_edited(generator, face_model, masked, guidance, {name: value}, seed)
                       for value in values], fit, progress)

@@ -3,7 +3,7 @@ floor no reader of masked faces reaches), pose and per-block coefficient errors,
 always guessing the mean face.
 
     report = evaluate_n3d(n3d, "cpu")        # N3D's coefficients fitted to the visible face
-    report.summary()                          # {"iou", "nme", "nme_floor", "yaw_mae_deg", ...}
+    report.summary()                          # {"iou", "snapped_iou", "nme", "yaw_mae_deg", ...}
     remnants = occlusion_remnants(n3d, "cpu")  # how far to grow its map: on training faces
 """
 
@@ -24,6 +24,7 @@ from ..face3d import CoeffLayout, MorphableModel, load_face_model, render_faces
 from ..files import write_atomically
 from ..fitting import RASTER_EVERY, FaceFit, lower_face_expressions
 from ..guidance import Guidance, fitted, guidance_of, n3d_outputs, occlusion_map
+from ..images import dilate
 from ..metrics import (
     LANDMARK_REGIONS,
     landmark_errors,
@@ -40,7 +41,9 @@ POSE_NAMES = ("yaw", "pitch", "roll")
 class N3DReport:
     """N3D on held-out faces, per sample (N of them).
 
-    iou `(N,)` occlusion IoU; predicted, truth `(N, size)`: N3D's and the true coefficients;
+    iou `(N,)` occlusion IoU of N3D's map; snapped_iou `(N,)`: of that map snapped to the
+    image's colour edges (`guidance.snap_to_colour_edges`, the profile's `occlusion_snap`),
+    before it is grown; predicted, truth `(N, size)`: N3D's and the true coefficients;
     mean_coeffs `(size,)`: the training set's mean, the "always predict the mean face"
     baseline; landmark_error `(N, 68)`: each landmark's distance over the inter-ocular
     distance (`metrics.landmark_errors`); floor_landmark_error `(N, 68)`: the same for a reader
@@ -63,6 +66,7 @@ class N3DReport:
     mean_face_surface_error: dict[str, torch.Tensor]
     mask_type: list[str]
     layout: CoeffLayout
+    snapped_iou: torch.Tensor
 
     @property
     def nme(self) -> torch.Tensor:
@@ -112,7 +116,8 @@ class N3DReport:
         """Means over the samples (IoU over masked samples only: an unmasked face has no
         occlusion to find)."""
         worn = wears_mask(self.mask_type)
-        out = {"iou": float(self.iou[worn].mean()), "nme": float(self.nme.mean()),
+        out = {"iou": float(self.iou[worn].mean()),
+               "snapped_iou": float(self.snapped_iou[worn].mean()), "nme": float(self.nme.mean()),
                "nme_floor": float(self.floor_landmark_error.mean())}
         out.update({f"{name}_mae_deg": float(self.pose_error[:, k].mean())
                     for k, name in enumerate(POSE_NAMES)})
@@ -131,12 +136,14 @@ def held_out_guidance(n3d: N3D, masked: torch.Tensor, profile: Profile, face_mod
                       cache: str | Path | None = None,
                       progress: bool = False) -> tuple[torch.Tensor, Guidance]:
     """N3D's map as predicted `(N, 1, H, W)` in {0, 1} (what its IoU scores) and the guidance
-    G gets for the masked test faces `(N, 3, H, W)`: the map grown by the profile's dilation,
+    G gets for the masked test faces `(N, 3, H, W)`: the map snapped and grown as the profile
+    paints (`Profile.painting_map`),
     the coefficients fitted to the visible face (`FaceFit.of_profile`). The fit of 200 faces
     takes minutes, and notebooks 03, 04 and 05 all need it: with a `cache` file it is kept there,
     keyed by N3D's weights, the images and the settings, and reused while they stay."""
-    settings = (profile.occlusion_dilation, profile.fit_steps, profile.fit_lr,
-                profile.fit_prior_weight, RASTER_EVERY)
+    dilation, band = profile.painting_map()
+    settings = (dilation, band, profile.fit_steps, profile.fit_lr, profile.fit_prior_weight,
+                RASTER_EVERY)
     key = _fingerprint(n3d, masked, settings) if cache is not None else ""
     if cache is not None and Path(cache).is_file():
         kept = torch.load(cache, weights_only=True)
@@ -144,7 +151,7 @@ def held_out_guidance(n3d: N3D, masked: torch.Tensor, profile: Profile, face_mod
             return kept["found"].float(), Guidance(kept["occlusion"].float(), kept["coeffs"])
     output = n3d_outputs(n3d, masked)
     found = guidance_of(output, 0).occlusion
-    guidance = fitted(guidance_of(output, profile.occlusion_dilation), masked,
+    guidance = fitted(guidance_of(output, dilation, masked, band), masked,
                       FaceFit.of_profile(profile, face_model), progress=progress)
     if cache is not None:
         state = {"key": key, "found": found.bool(), "occlusion": guidance.occlusion.bool(),
@@ -170,13 +177,15 @@ def evaluate_n3d(n3d: N3D, profile: Profile | str | None = None,
     profile, folder = resolve_run(profile, run_folder)
     faces = as_one_batch(held_out_faces(profile, folder, progress))
     face_model = load_face_model()
+    output = n3d_outputs(n3d, faces["masked"], batch_size)
     if fit:
         found, guidance = held_out_guidance(n3d, faces["masked"], profile, face_model,
                                             held_out_guidance_file(folder), progress)
         coeffs = guidance.coeffs
     else:
-        output = n3d_outputs(n3d, faces["masked"], batch_size)
         found, coeffs = occlusion_map(output.occlusion_logits, 0), output.coeffs
+    snapped = occlusion_map(output.occlusion_logits, 0, faces["masked"],
+                            profile.occlusion_snap)
     truth, worn = faces["coeffs"], wears_mask(faces["mask_type"])
     mean_coeffs = mean_coefficients(face_model, profile.seed, "train", profile.train_samples)
     hidden = lower_face_expressions(face_model, profile.image_size)
@@ -186,7 +195,9 @@ def evaluate_n3d(n3d: N3D, profile: Profile | str | None = None,
             lambda c: render_faces(face_model, c, profile.image_size).landmarks,
             torch.cat([coeffs, floor]), batch_size=batch_size).split(len(coeffs))
     return N3DReport(
-        iou=occlusion_iou(found, faces["occlusion"]).float(), predicted=coeffs, truth=truth,
+        iou=occlusion_iou(found, faces["occlusion"]).float(),
+        snapped_iou=occlusion_iou(snapped, faces["occlusion"]).float(), predicted=coeffs,
+        truth=truth,
         mean_coeffs=mean_coeffs,
         landmark_error=landmark_errors(landmarks, faces["landmarks"]).float(),
         floor_landmark_error=landmark_errors(floor_landmarks, faces["landmarks"]).float(),
@@ -199,13 +210,15 @@ def evaluate_n3d(n3d: N3D, profile: Profile | str | None = None,
 
 @dataclass
 class OcclusionRemnants:
-    """What painting inside N3D's occlusion map grown by `d` pixels would do to M masked faces,
-    for each dilation `d` tried (the keys, in order): `left[d]` `(M,)` the share of each face's
+    """What painting inside N3D's occlusion map (snapped within `band` pixels, see
+    `guidance.occlusion_map`) grown by `d` pixels would do to M masked faces, for each
+    dilation `d` tried (the keys, in order): `left[d]` `(M,)` the share of each face's
     true occlusion outside the grown map (it would keep the mask's colour), `extra[d]` `(M,)`
     the pixels painted needlessly, as a share of the occlusion's size."""
 
     left: dict[int, torch.Tensor]
     extra: dict[int, torch.Tensor]
+    band: int = 0
 
     def smallest_meeting(self, target: float) -> int | None:
         """The smallest dilation whose mean remnant is at most `target`; None if none is."""
@@ -214,9 +227,9 @@ class OcclusionRemnants:
     def table(self) -> str:
         """A markdown table: per dilation, the remnant's mean, median and max, and the mean
         share painted needlessly, in percent."""
-        lines = ["| dilation (px) | mask left: mean | median | max | painted needlessly |",
-                 "|---|---|---|---|---|"]
-        lines += [f"| {d} | {100 * self.left[d].mean():.2f} % | "
+        lines = ["| snapped within (px) | dilation (px) | mask left: mean | median | max | "
+                 "painted needlessly |", "|---|---|---|---|---|---|"]
+        lines += [f"| {self.band} | {d} | {100 * self.left[d].mean():.2f} % | "
                   f"{100 * self.left[d].median():.2f} % | {100 * self.left[d].max():.1f} % | "
                   f"{100 * self.extra[d].mean():.1f} % |" for d in self.left]
         return "\n".join(lines)
@@ -233,21 +246,24 @@ def unseen_training_faces(profile: Profile, faces: int) -> dict:
 
 
 def occlusion_remnants(n3d: N3D, profile: Profile | str | None = None, faces: int = 200,
-                       dilations: range | list[int] = range(7)) -> OcclusionRemnants:
-    """How far to grow N3D's occlusion map before painting, measured where it may be chosen:
+                       dilations: range | list[int] = range(7),
+                       band: int = 0) -> OcclusionRemnants:
+    """How far to grow N3D's occlusion map before painting (snapped to the image's colour
+    edges within `band` pixels first, see `guidance.occlusion_map`), measured where it may be
+    chosen:
     on the `faces` training-split faces that follow the profile's training samples (its
     identities, never trained on), not on the test faces. Masked faces only."""
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
     unseen = unseen_training_faces(profile, faces)
     worn = wears_mask(unseen["mask_type"])
     masked, true = unseen["masked"][worn], unseen["occlusion"][worn]
-    logits = n3d_outputs(n3d, masked).occlusion_logits
+    snapped = occlusion_map(n3d_outputs(n3d, masked).occlusion_logits, 0, masked, band)
     left, extra = {}, {}
     for d in dilations:
-        found = occlusion_map(logits, d)
+        found = dilate(snapped, d)
         left[d] = uncovered_share(found, true).float()
         extra[d] = (found * (1 - true)).flatten(1).sum(1) / true.flatten(1).sum(1)
-    return OcclusionRemnants(left, extra)
+    return OcclusionRemnants(left, extra, band)
 
 
 def masked_expression_guess(truth: torch.Tensor, mean_coeffs: torch.Tensor,

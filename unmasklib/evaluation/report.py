@@ -247,6 +247,7 @@ def evaluate(generators: Mapping[str, InpaintingGenerator], n3d: N3D, encoder: t
         clean_inception = inception_features(clean[worn], fid_file)
         fid = {method: frechet_distance(inception_features(out[worn], fid_file),
                                         clean_inception) for method, out in results.items()}
+    dilation, band = profile.painting_map()
     return Evaluation(
         profile=profile.name, device=str(device), scores=scores,
         mask_type=list(batch["mask_type"]),
@@ -255,7 +256,7 @@ def evaluate(generators: Mapping[str, InpaintingGenerator], n3d: N3D, encoder: t
                              picked[:diversity_faces].tolist(), k, seed),
         edit=edit_fidelity(generators["ours"], n3d, face_model,
                            batch["masked"][picked[:edit_faces]],
-                           dilation=profile.occlusion_dilation, seed=seed, fit=fit,
+                           dilation=dilation, band=band, seed=seed, fit=fit,
                            progress=progress),
         edit_ceiling=edit_fidelity_ceiling(n3d, face_model, profile.seed, "test",
                                            picked[:edit_faces].tolist(), profile.image_size,
