@@ -79,3 +79,15 @@ def test_a_photo_is_snapped_at_its_own_resolution() -> None:
     grown = snapped_on_photo(pixels, guess, matrix, dilation=1, band=6)
     expected = dilate(torch.from_numpy(mask).float()[None, None], 2)[0, 0].numpy() > 0
     assert (grown == expected).all()
+
+
+def test_a_small_mask_in_a_large_photo_is_cut_in_its_own_box() -> None:
+    """Only the box around the map takes part: a 3000 px photo snaps as a small one would,
+    and the pixels far outside the box stay out."""
+    pixels, mask = masked_picture()
+    photo = np.full((3000, 3000, 3), SKIN, np.uint8)
+    photo[1000:1096, 2000:2096] = pixels
+    truth = np.zeros((3000, 3000), bool)
+    truth[1000:1096, 2000:2096] = mask
+    guess = np.roll(truth, (3, -4), axis=(0, 1))
+    assert (snap_to_colour_edges(photo, guess, band=6) == truth).all()

@@ -57,16 +57,22 @@ def snap_to_colour_edges(pixels: np.ndarray, occlusion: np.ndarray, band: int) -
     if band == 0 or not occlusion.any() or occlusion.all():
         return occlusion.copy()
     square = np.ones((2 * band + 1, 2 * band + 1), np.uint8)
-    covered = occlusion.astype(np.uint8)
-    labels = np.full(occlusion.shape, cv2.GC_BGD, np.uint8)
+    # The cut runs in the box of the map grown by two bands (the second one sure background,
+    # for the surroundings' colour model), so a large photo costs what its mask's area does.
+    rows, cols = np.nonzero(cv2.dilate(occlusion.astype(np.uint8), square, iterations=2))
+    box = slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1)
+    inside, covered = occlusion[box], occlusion[box].astype(np.uint8)
+    labels = np.full(inside.shape, cv2.GC_BGD, np.uint8)
     labels[cv2.dilate(covered, square) > 0] = cv2.GC_PR_BGD
-    labels[occlusion] = cv2.GC_PR_FGD
+    labels[inside] = cv2.GC_PR_FGD
     labels[cv2.erode(covered, square, borderType=cv2.BORDER_REPLICATE) > 0] = cv2.GC_FGD
     cv2.setRNGSeed(0)  # GrabCut starts its colour models from k-means
     models = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-    cv2.grabCut(np.ascontiguousarray(pixels[..., ::-1]), labels, None, *models,
+    cv2.grabCut(np.ascontiguousarray(pixels[box][..., ::-1]), labels, None, *models,
                 SNAP_ITERATIONS, cv2.GC_INIT_WITH_MASK)
-    return (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
+    snapped = np.zeros_like(occlusion)
+    snapped[box] = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
+    return snapped
 
 
 def occlusion_map(logits: torch.Tensor, dilation: int, images: torch.Tensor | None = None,

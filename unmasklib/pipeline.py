@@ -168,17 +168,19 @@ class UnmaskSession:
         snapping = occlusion is None and unmasker.band > 0
         found = n3d_guidance(unmasker.n3d, self.working, 0 if snapping else unmasker.dilation)
         if occlusion is None:
-            occlusion = mask_to_photo(found.occlusion[0, 0].numpy() > 0.5, self.matrix,
-                                      height, width)
-            if snapping:
-                occlusion = snapped_on_photo(pixels, occlusion, self.matrix, unmasker.dilation,
-                                             unmasker.band)
-        if occlusion.shape != (height, width):
+            self.occlusion = mask_to_photo(found.occlusion[0, 0].numpy() > 0.5, self.matrix,
+                                           height, width)
+            if snapping:  # at the photo's resolution, then carried to the crop
+                self.occlusion = snapped_on_photo(pixels, self.occlusion, self.matrix,
+                                                  unmasker.dilation, unmasker.band)
+        elif occlusion.shape != (height, width):
             raise ValueError(f"occlusion must be ({height}, {width}) like the image, got "
                              f"{occlusion.shape}")
-        self.occlusion = occlusion.astype(bool)
-        working = torch.from_numpy(mask_to_crop(self.occlusion, self.matrix, size))
-        found = Guidance(working[None, None].float(), found.coeffs)
+        else:
+            self.occlusion = occlusion.astype(bool)
+        if occlusion is not None or snapping:
+            working = torch.from_numpy(mask_to_crop(self.occlusion, self.matrix, size))
+            found = Guidance(working[None, None].float(), found.coeffs)
         self.guidance = fitted(found, self.working, unmasker.fit, points=self.anchors)
         # Each update pastes into the occlusion's bounding box only: on a large photo, warping
         # the crop back to the whole photo would dominate a slider move.
