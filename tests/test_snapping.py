@@ -1,6 +1,7 @@
 """Snapping N3D's occlusion map to the colour edges of the mask it covers
 (`guidance.snap_to_colour_edges`, `guidance.occlusion_map`, `pipeline.snapped_on_photo`)."""
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -91,3 +92,28 @@ def test_a_small_mask_in_a_large_photo_is_cut_in_its_own_box() -> None:
     truth[1000:1096, 2000:2096] = mask
     guess = np.roll(truth, (3, -4), axis=(0, 1))
     assert (snap_to_colour_edges(photo, guess, band=6) == truth).all()
+
+
+def test_a_map_thinner_than_the_band_grows_onto_the_mask_and_is_never_emptied() -> None:
+    """N3D may catch only a strip of a mask it has not seen: no pixel of that strip is deeper
+    than the band, so its middle is kept as sure mask and the cut grows it to the edges."""
+    pixels, mask = masked_picture()
+    strip = np.zeros_like(mask)
+    rows = mask.nonzero()[0]
+    strip[(rows.min() + rows.max()) // 2 - 2:(rows.min() + rows.max()) // 2 + 3, 30:66] = True
+    snapped = snap_to_colour_edges(pixels, strip, band=20)
+    assert (snapped == mask).all()
+
+
+def test_a_cut_that_drops_most_of_the_map_gives_n3d_s_map_back(monkeypatch) -> None:
+    """Where the cut finds no colour edge to follow and keeps less than half of the map (the
+    astronaut's N95 with too narrow a box), N3D's map is the better guess."""
+    pixels, mask = masked_picture()
+    guess = np.roll(mask, 3, axis=1)
+
+    def keep_the_sure_part_only(image, labels, *args):
+        labels[labels != cv2.GC_FGD] = cv2.GC_BGD
+
+    monkeypatch.setattr(cv2, "grabCut", keep_the_sure_part_only)
+    assert (snap_to_colour_edges(pixels, guess, band=12) == guess).all()
+    assert not (snap_to_colour_edges(pixels, guess, band=4) == guess).all()
