@@ -14,9 +14,8 @@ from unmasklib.config import get_profile
 from unmasklib.data import held_out_faces, wears_mask
 from unmasklib.evaluation.n3d import evaluate_n3d, masked_expression_guess, surface_errors
 from unmasklib.fitting import FaceFit, lower_face_expressions
-from unmasklib.guidance import predict
-from unmasklib.images import dilate
-from unmasklib.metrics import LANDMARK_REGIONS, pearson_r
+from unmasklib.guidance import n3d_outputs, occlusion_map
+from unmasklib.metrics import LANDMARK_REGIONS, occlusion_iou, pearson_r
 from unmasklib.trained import load_identity_encoder, load_n3d
 from unmasklib.training.n3d import load_or_train_n3d, train_n3d, unmask_some
 
@@ -70,13 +69,19 @@ def test_the_report_scores_the_coefficients_fitted_to_the_visible_face(run_folde
     unfitted = evaluate_n3d(n3d, PROFILE, run_folder, batch_size=5, progress=False, fit=False)
     test = held_out_faces(PROFILE, run_folder, progress=False)
     masked = torch.stack([test[i]["masked"] for i in range(len(test))])
-    occlusion, coeffs = predict(n3d, masked, batch_size=5)
+    logits, coeffs = n3d_outputs(n3d, masked, batch_size=5)
     assert torch.equal(unfitted.predicted, coeffs)
+    # fitted outside the map as it is painted: snapped to the colour edges, then grown
+    dilation, band = PROFILE.painting_map()
+    assert band > 0
+    painted = occlusion_map(logits, dilation, masked, band)
     fit = FaceFit.of_profile(PROFILE, face3d.load_face_model())
-    expected = fit(masked, dilate((occlusion > 0.5).float(), PROFILE.occlusion_dilation), coeffs)
-    torch.testing.assert_close(report.predicted, expected, atol=1e-4, rtol=0)
+    torch.testing.assert_close(report.predicted, fit(masked, painted, coeffs), atol=1e-4, rtol=0)
     assert not torch.equal(report.predicted, unfitted.predicted)
     torch.testing.assert_close(report.iou, unfitted.iou)
+    snapped = occlusion_map(logits, 0, masked, band)
+    torch.testing.assert_close(report.snapped_iou, occlusion_iou(snapped, torch.stack(
+        [test[i]["occlusion"] for i in range(len(test))])).float())
 
 
 def test_evaluation_reports_every_test_face(report):
