@@ -17,8 +17,10 @@ def restored_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("UNMASK_PROFILE", "smoke")
     monkeypatch.setenv("UNMASK_PROGRESS", "auto")
     monkeypatch.setenv("UNMASK_RUNS", str(tmp_path / "runs"))
-    # A step of 0.5 s stands for the host's ResNet-50 time (measuring it takes ~15 s).
-    monkeypatch.setattr(demo, "resnet50_step_seconds", lambda: 0.5)
+    # Steps of 0.4 s before the run and 0.6 s after it stand for the host's ResNet-50 time
+    # (measuring it takes ~15 s).
+    steps = iter([0.4, 0.6])
+    monkeypatch.setattr(demo, "resnet50_step_seconds", lambda: next(steps))
 
 
 def write_notebook(path, *sources: str) -> None:
@@ -45,9 +47,12 @@ def test_the_demo_runs_the_numbered_notebooks_in_order_and_echoes_them(tmp_path,
     executed = nbformat.read(report / "notebooks" / "01_first.ipynb", as_version=4)
     assert executed.cells[0].outputs[0].text == "progress text\n"
     assert json.loads((report / "timings.json").read_text()) == timings
-    assert set(timings) == {"resnet50_step", "01_first", "02_second", "total"}
+    assert set(timings) == {"resnet50_step_first", "01_first", "02_second", "total",
+                            "resnet50_step_last", "resnet50_step"}
     assert out.splitlines()[0].startswith("== this host: ResNet-50 forward+backward (256 px, "
-                                          "batch 8) 0.50 s; budget 1070 steps = 9 min")
+                                          "batch 8) 0.40 s; budget 1070 steps = 7 min")
+    assert timings["resnet50_step"] == pytest.approx(0.5)  # the mean of before and after
+    assert "after the run 0.60 s; the mean of both, 0.50 s" in out.splitlines()[-2]
     assert f"= {timings['total'] / 0.5:.0f} ResNet-50 steps of this host" in out.splitlines()[-1]
     assert (tmp_path / "runs" / "smoke" / "gallery.png").exists()
 
