@@ -1,14 +1,16 @@
 """What frozen N3D says about faces, in the form the inpainting generator G takes it.
 
-    guidance = n3d_guidance(n3d, images, dilation=2, fit=FaceFit.of_profile(profile, model))
+    dilation, band = profile.painting_map()
+    guidance = n3d_guidance(n3d, images, dilation, fit=FaceFit.of_profile(profile, model),
+                            band=band)
     guidance.occlusion, guidance.coeffs        # (N, 1, H, W) in {0, 1}, (N, size)
 
 The occlusion map G gets is N3D's, thresholded at probability 0.5, snapped to the colour
 edges of what it covers where the images are at hand (`snap_to_colour_edges`) and grown by a
 few pixels (`occlusion_map`): a mask remnant left outside the map is far worse than skin
-painted over.
-The coefficients are N3D's, fitted to the face outside that map when a `FaceFit` is given.
-Training G, evaluating it and the Unmasker all take their guidance from here.
+painted over. The coefficients are N3D's, fitted to the face outside that map when a
+`FaceFit` is given. Training G, evaluating it and the Unmasker all take their guidance from
+here (G trains on the map grown only: snapping it is for use).
 """
 
 from __future__ import annotations
