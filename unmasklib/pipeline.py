@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from PIL import Image
@@ -46,7 +45,7 @@ from .face3d import (
 )
 from .fitting import PHOTO_POINT_WEIGHT, FaceFit
 from .guidance import Guidance, fitted, n3d_guidance, snap_to_colour_edges
-from .images import from_uint8, load_rgb, to_uint8
+from .images import dilate, from_uint8, load_rgb, to_uint8
 from .models import InpaintingGenerator
 from .painting import paint_render, with_prior_expressions
 from .trained import load_inpainting, load_n3d
@@ -133,10 +132,8 @@ def snapped_on_photo(pixels: np.ndarray, occlusion: np.ndarray, matrix: np.ndarr
     that the painted region follows the mask's edge as sharply as the photo shows it."""
     crop_per_photo = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
     snapped = snap_to_colour_edges(pixels, occlusion, max(1, round(band / crop_per_photo)))
-    grow = round(dilation / crop_per_photo)
-    if grow == 0:
-        return snapped
-    return cv2.dilate(snapped.astype(np.uint8), np.ones((2 * grow + 1,) * 2, np.uint8)) > 0
+    grown = dilate(torch.from_numpy(snapped).float()[None, None], round(dilation / crop_per_photo))
+    return grown[0, 0].numpy() > 0
 
 
 class UnmaskSession:
