@@ -8,21 +8,24 @@ drawn mask, and SFace's cosine of the result to her unmasked photo (same person 
 `--photo hopper`: Grace Hopper's portrait from matplotlib's sample data instead, the real
 photo settings may be chosen on (the astronaut is kept for testing); `--bands`: snap N3D's map
 within these many crop pixels instead of the profile's `occlusion_snap` (0: not snapped, the
-map grown by `occlusion_dilation` as before snapping).
+map grown by `occlusion_dilation` as before snapping); `--rounds`: at most these many cuts in a
+row instead of `guidance.SNAP_ROUNDS`.
 
     python benchmarks/astronaut_masks.py --run runs/cpu [--seeds 0 1 2] [--photo hopper] \
-        [--bands 0 8 12 16]
+        [--bands 0 8 12 16] [--rounds 1 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 from pathlib import Path
 
 import matplotlib.cbook
 import numpy as np
 import skimage.data
 
+from unmasklib import guidance
 from unmasklib.alignment import find_face_points
 from unmasklib.config import get_profile
 from unmasklib.data.folder import mask_photo
@@ -40,6 +43,8 @@ def main() -> None:
     parser.add_argument("--photo", choices=("astronaut", "hopper"), default="astronaut")
     parser.add_argument("--bands", type=int, nargs="+",
                         help="snap within these many crop pixels (default: the profile's)")
+    parser.add_argument("--rounds", type=int, nargs="+", default=[guidance.SNAP_ROUNDS],
+                        help="at most these many cuts in a row")
     args = parser.parse_args()
     unmasker = Unmasker.from_run(args.run)
     profile = get_profile(Path(args.run).name)
@@ -50,10 +55,11 @@ def main() -> None:
         photo = skimage.data.astronaut()
     points = find_face_points(photo)
     truth = from_uint8(photo)[None]
-    for band in args.bands or [profile.occlusion_snap]:
-        unmasker.band = band
+    for band, rounds in itertools.product(args.bands or [profile.occlusion_snap], args.rounds):
+        unmasker.band, guidance.SNAP_ROUNDS = band, rounds
         unmasker.dilation = profile.snapped_dilation if band else profile.occlusion_dilation
-        print(f"\n{args.photo}, map snapped within {band} px, grown by {unmasker.dilation} px")
+        print(f"\n{args.photo}, map snapped within {band} px (at most {rounds} cuts), grown by "
+              f"{unmasker.dilation} px")
         print(f"{'mask':>9} {'seed':>4} {'covered':>8} {'left':>6} {'IoU':>6} {'SFace':>6}")
         for kind in MASK_TYPES:
             covered = []

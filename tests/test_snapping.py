@@ -35,10 +35,10 @@ def test_a_map_short_of_the_mask_and_over_the_skin_snaps_onto_the_mask() -> None
     assert (snapped == mask).all()
 
 
-def test_the_border_moves_by_at_most_the_band() -> None:
+def test_one_cut_moves_the_border_by_at_most_the_band() -> None:
     pixels, mask = masked_picture()
     far = np.roll(mask, 12, axis=1)  # 12 px to the right of the mask
-    snapped = snap_to_colour_edges(pixels, far, band=3)
+    snapped = snap_to_colour_edges(pixels, far, band=3, rounds=1)
     as_tensor = torch.from_numpy(far).float()[None, None]
     assert (snapped <= (dilate(as_tensor, 3)[0, 0].numpy() > 0)).all()
     assert (snapped >= (erode(as_tensor, 3)[0, 0].numpy() > 0)).all()
@@ -53,7 +53,7 @@ def test_nothing_to_snap_returns_the_map_and_the_cut_is_deterministic() -> None:
     guess = np.roll(mask, 2, axis=0)
     assert (snap_to_colour_edges(pixels, guess, 0) == guess).all()
     assert (snap_to_colour_edges(pixels, guess, 4) == snap_to_colour_edges(pixels, guess, 4)).all()
-    with pytest.raises(ValueError, match="band"):
+    with pytest.raises(ValueError, match="band >= 0"):
         snap_to_colour_edges(pixels, guess, -1)
     with pytest.raises(ValueError, match="uint8"):
         snap_to_colour_edges(pixels[:-1], guess, 4)
@@ -117,3 +117,19 @@ def test_a_cut_that_drops_most_of_the_map_gives_n3d_s_map_back(monkeypatch) -> N
     monkeypatch.setattr(cv2, "grabCut", keep_the_sure_part_only)
     assert (snap_to_colour_edges(pixels, guess, band=12) == guess).all()
     assert not (snap_to_colour_edges(pixels, guess, band=4) == guess).all()
+
+
+def test_cuts_in_a_row_carry_a_map_far_from_the_mask_onto_it() -> None:
+    """One cut moves the border by at most the band; further cuts start from the last map, so
+    a map that caught only part of the mask reaches all of it, and a map already on the mask
+    stops after the first."""
+    pixels, mask = masked_picture()
+    far = np.roll(mask, 12, axis=1)
+    once = snap_to_colour_edges(pixels, far, band=3, rounds=1)
+    again = snap_to_colour_edges(pixels, once, band=3, rounds=1)
+    assert (snap_to_colour_edges(pixels, far, band=3, rounds=2) == again).all()
+    assert not (once == mask).all()
+    assert (snap_to_colour_edges(pixels, far, band=3, rounds=12) == mask).all()
+    assert (snap_to_colour_edges(pixels, mask, band=3, rounds=5) == mask).all()
+    with pytest.raises(ValueError, match="rounds"):
+        snap_to_colour_edges(pixels, far, band=3, rounds=0)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from .. import guidance as snapping
 from ..config import Profile, get_profile, resolve_run
 from ..data import as_one_batch, collate, held_out_faces, wears_mask
 from ..data.synthetic import SyntheticMaskedFaces, mean_coefficients
@@ -142,8 +143,8 @@ def held_out_guidance(n3d: N3D, masked: torch.Tensor, profile: Profile, face_mod
     takes minutes, and notebooks 03, 04 and 05 all need it: with a `cache` file it is kept there,
     keyed by N3D's weights, the images and the settings, and reused while they stay."""
     dilation, band = profile.painting_map()
-    settings = (dilation, band, profile.fit_steps, profile.fit_lr, profile.fit_prior_weight,
-                RASTER_EVERY)
+    settings = (dilation, band, snapping.SNAP_ROUNDS, profile.fit_steps, profile.fit_lr,
+                profile.fit_prior_weight, RASTER_EVERY)
     key = _fingerprint(n3d, masked, settings) if cache is not None else ""
     if cache is not None and Path(cache).is_file():
         kept = torch.load(cache, weights_only=True)
