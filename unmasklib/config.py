@@ -86,16 +86,16 @@ class Profile:
     # Where the image is at hand (evaluation, the Unmasker), the map is first snapped to the
     # colour edges of what it covers within `occlusion_snap` pixels of its border per cut, in
     # up to `guidance.SNAP_ROUNDS` cuts (`guidance.snap_to_colour_edges`), then grown by
-    # `snapped_dilation`. Chosen on the 200
-    # training-split faces after the training samples (`benchmarks/choose_dilation.py
-    # --bands 0 8 12 16`, cpu N3D of 6467eed) and on Grace Hopper's portrait wearing each mask
-    # kind (`benchmarks/astronaut_masks.py --photo hopper`), never on the test faces or the
-    # astronaut. On those faces, mask left / skin painted needlessly (share of the mask):
-    # raw map 2.99 / 3 %, grown by 4 px 0.51 / 37 %; snapped within 12 px 0.50 / 2 %, grown
-    # by 1 px 0.36 / 13 % (within 8 px: 0.46 / 12 %; 16 px: 0.32 / 13 %). On Grace Hopper the
-    # painted map's IoU with the drawn mask (surgical, N95, cloth) rose from 0.51 / 0.65 /
-    # 0.51 to 0.91 / 0.90 / 0.90 at 12 px, while 16 px reached onto her neck (0.66 / 0.90 /
-    # 0.72). Those figures are of one cut. 0 turns snapping off.
+    # `snapped_dilation`. Chosen on the 200 training-split faces after the training samples
+    # (`benchmarks/choose_dilation.py --bands 0 8 12 16`, cpu N3D of 6467eed) and on Grace
+    # Hopper's portrait wearing each mask kind (`benchmarks/astronaut_masks.py --photo
+    # hopper`), never on the test faces or the astronaut. On those faces, mask left / skin
+    # painted needlessly (share of the mask): raw map 2.99 / 3 %, grown by 4 px 0.51 / 37 %;
+    # snapped within 12 px 0.50 / 2 %, grown by 1 px 0.36 / 13 % (within 8 px: 0.46 / 12 %;
+    # 16 px: 0.32 / 13 %). On Grace Hopper the painted map's IoU with the drawn mask
+    # (surgical, N95, cloth) rose from 0.51 / 0.65 / 0.51 to 0.91 / 0.90 / 0.90 at 12 px,
+    # while 16 px reached onto her neck (0.66 / 0.90 / 0.72). Those figures are of one cut.
+    # 0 turns snapping off.
     occlusion_snap: int = 12
     snapped_dilation: int = 1
     # Fitting N3D's coefficients to the visible face (`fitting.FaceFit`) before they are used.
