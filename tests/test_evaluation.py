@@ -164,9 +164,10 @@ def test_the_held_out_guidance_is_kept_and_reused_while_its_inputs_stay(tiny_run
     other = dataclasses.replace(PROFILE, fit_steps=PROFILE.fit_steps + 1)
     refitted = held_out_guidance(n3d, masked, other, model, cache)[1]
     assert not torch.equal(refitted.coeffs, guidance.coeffs + 1)
-    # other images: fitted anew (a batch of another size may move a float ulp, never the +1)
-    assert torch.allclose(held_out_guidance(n3d, masked[:3], other, model, cache)[1].coeffs,
-                          refitted.coeffs[:3], atol=1e-3)
+    # other images: fitted anew, as without a cache (the same batch: a batch of another size
+    # moves a float ulp, which Adam's normalised steps can grow past any fixed tolerance)
+    fresh = held_out_guidance(n3d, masked[:3], other, model)[1].coeffs
+    assert torch.equal(held_out_guidance(n3d, masked[:3], other, model, cache)[1].coeffs, fresh)
 
 
 def test_evaluate_n3d_fits_the_faces_once_for_the_later_notebooks(tiny_run):

@@ -69,9 +69,10 @@ def test_the_report_scores_the_coefficients_fitted_to_the_visible_face(run_folde
     unfitted = evaluate_n3d(n3d, PROFILE, run_folder, batch_size=5, progress=False, fit=False)
     test = held_out_faces(PROFILE, run_folder, progress=False)
     masked = torch.stack([test[i]["masked"] for i in range(len(test))])
-    logits, coeffs = n3d_outputs(n3d, masked, batch_size=5)
-    assert torch.equal(unfitted.predicted, coeffs)
-    # fitted outside the map as it is painted: snapped to the colour edges, then grown
+    assert torch.equal(unfitted.predicted, n3d_outputs(n3d, masked, batch_size=5).coeffs)
+    # fitted outside the map as it is painted: snapped to the colour edges, then grown; N3D
+    # read in the report's batches, as a float ulp of another batch size can grow in the fit
+    logits, coeffs = n3d_outputs(n3d, masked)
     dilation, band = PROFILE.painting_map()
     assert band > 0
     painted = occlusion_map(logits, dilation, masked, band)
