@@ -9,11 +9,13 @@ project's identity encoder, built as its profile builds it, with random weights:
 cost matters here), backward, Adam update. Batch 8 of synthetic samples (generated in memory
 first). Configurations: the `paper` profile (ResNet-50, 256 px; target <= 1.7 s on 2 CPU
 cores) and `cpu` (ResNet-18, 128 px). Networks hold channels-last weights, as in training;
-precision `bf16` runs them under autocast (bfloat16), the renderer and the losses stay in
+precision `bf16` runs them under autocast (bfloat16) where the CPU has bfloat16 in hardware
+(AVX-512 or AMX; elsewhere in float32, as training does), the renderer and the losses stay in
 float32 either way. Each profile trains in its `n3d_precision` (paper: bf16, cpu: fp32),
 marked "(the profile's)" in the output; the other precision is printed beside it.
-The median of `--repeats` timed steps follows one warm-up step. Other work on the machine
-slows every figure: check `uptime` first, or run it twice.
+The median of `--repeats` timed steps follows one warm-up step; the paper step is also
+given against the seed's N3D step, scaled to this host by its ResNet-50 step (printed first).
+Other work on the machine slows every figure: check `uptime` first, or run it twice.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from timing import bench_parser, median_seconds, seconds_line, start_bench
+from timing import bench_parser, median_seconds, seconds_line, seed_ratio, start_bench
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from unmasklib import face3d
 from unmasklib.config import get_profile
 from unmasklib.data import SyntheticMaskedFaces, collate
+from unmasklib.devices import computes_bfloat16_natively
 from unmasklib.models.identity import IdentityEncoder
 from unmasklib.models.n3d import N3D
 from unmasklib.trained import build_n3d
@@ -90,7 +93,7 @@ def main() -> None:
     parser.add_argument("--precisions", nargs="+", choices=["fp32", "bf16"],
                         default=["fp32", "bf16"])
     args = parser.parse_args()
-    start_bench(args, BATCH)
+    resnet = start_bench(args, BATCH)
 
     for config in args.configs:
         settings = CONFIGS[config]
@@ -107,8 +110,12 @@ def main() -> None:
         for precision in args.precisions:
             seconds = median_seconds(phase1_step(config, precision), args.repeats)
             trained = " (the profile's)" if precision == get_profile(config).n3d_precision else ""
-            print(seconds_line(f"phase-1 step, {precision}{trained}", seconds,
+            emulated = precision == "bf16" and not computes_bfloat16_natively("cpu")
+            runs = ", run as float32: this CPU has no bfloat16 in hardware" if emulated else ""
+            print(seconds_line(f"phase-1 step, {precision}{trained}{runs}", seconds,
                                TARGET_SECONDS.get(config)), flush=True)
+            if config == "paper":
+                print(seed_ratio("phase-1", seconds, resnet))
 
 
 if __name__ == "__main__":

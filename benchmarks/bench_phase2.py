@@ -11,7 +11,10 @@ them.
 Networks have random weights (only their cost matters here) and channels-last memory; batch 8
 of synthetic samples generated in memory first.
 Configurations: `paper` (ResNet-50 N3D, 256 px; target <= 2.8 s on 2 CPU cores) and `cpu`
-(ResNet-18 N3D, 128 px). The median of `--repeats` timed steps follows one warm-up step.
+(ResNet-18 N3D, 128 px). N3D and the identity encoder run in the profile's precision, as in
+training (`paper`: bfloat16 where the CPU has it in hardware, else float32). The median of
+`--repeats` timed steps follows one warm-up step; the paper step is also given against the
+seed's inpainting step, scaled to this host by its ResNet-50 step (printed first).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from collections.abc import Callable
 
 import torch
 from bench_phase1 import BATCH, CONFIGS, identity_encoder, synthetic_batch
-from timing import bench_parser, median_seconds, seconds_line, start_bench
+from timing import bench_parser, median_seconds, seconds_line, seed_ratio, start_bench
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -65,7 +68,7 @@ def phase2_step(config: str) -> Callable[[], None]:
 
 def main() -> None:
     args = bench_parser(__doc__.splitlines()[0], CONFIGS).parse_args()
-    start_bench(args, BATCH)
+    resnet = start_bench(args, BATCH)
 
     for config in args.configs:
         size = CONFIGS[config]["image_size"]
@@ -78,6 +81,8 @@ def main() -> None:
               f"D {forward_gflops(critic, image, mask):7.3f}")
         seconds = median_seconds(phase2_step(config), args.repeats)
         print(seconds_line("phase-2 step", seconds, TARGET_SECONDS.get(config)), flush=True)
+        if config == "paper":
+            print(seed_ratio("phase-2", seconds, resnet))
 
 
 if __name__ == "__main__":

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 
-from unmasklib.devices import in_batches
+from unmasklib.devices import computes_bfloat16_natively, in_batches
 from unmasklib.guidance import occlusion_map
 from unmasklib.models import N3DOutput
 
@@ -53,3 +55,47 @@ def test_the_map_g_gets_is_n3d_s_probability_above_a_half_grown_by_the_dilation(
     assert grown.dtype == torch.float32 and set(grown.unique().tolist()) == {0.0, 1.0}
     assert grown.sum() == 9 and grown[0, 0, 2:5, 2:5].eq(1).all()
     assert torch.equal(occlusion_map(logits, 0), (torch.sigmoid(logits) > 0.5).float())
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags as Linux lists them; empty elsewhere."""
+    try:
+        text = open("/proc/cpuinfo").read()
+    except OSError:
+        return set()
+    return {flag for line in text.splitlines() if line.startswith("flags")
+            for flag in line.split(":", 1)[1].split()}
+
+
+def test_a_cpu_without_avx512_or_amx_is_not_taken_to_compute_bfloat16():
+    """oneDNN's bfloat16 kernels need AVX-512 (BW, VL, DQ) or AMX; an AVX2-only CPU emulates
+    bfloat16, 13 times slower than float32 for a paper phase-1 step."""
+    flags = cpu_flags()
+    if not flags:
+        pytest.skip("no /proc/cpuinfo to read the CPU's flags from")
+    hardware = {"avx512bw", "avx512vl", "avx512dq"} <= flags or "amx_bf16" in flags
+    if not hardware:
+        assert not computes_bfloat16_natively("cpu")
+    assert not computes_bfloat16_natively("mps")
+    assert computes_bfloat16_natively("cuda") == (torch.cuda.is_available()
+                                                  and torch.cuda.is_bf16_supported())
+
+
+def test_bfloat16_autocast_runs_only_where_the_device_computes_it(monkeypatch):
+    """Asked for bfloat16, `autocast_in` gives bfloat16 products where the device has it in
+    hardware, and float32 with one warning where it would emulate it."""
+    from unmasklib.training import n3d as phase1
+
+    a = torch.randn(8, 8, generator=torch.Generator().manual_seed(0))
+    for native, expected in ((True, torch.bfloat16), (False, torch.float32)):
+        monkeypatch.setattr(phase1, "computes_bfloat16_natively",
+                            lambda device_type, native=native: native)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with phase1.autocast_in("cpu", torch.bfloat16):
+                product = a @ a
+        assert product.dtype == expected
+        assert [str(w.message).startswith("this cpu has no bfloat16") for w in caught] == (
+            [] if native else [True])
+    with phase1.autocast_in("cpu", None):
+        assert (a @ a).dtype == torch.float32

@@ -3,6 +3,8 @@ each loss against its formula, the gradient penalty against a critic with a know
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -197,9 +199,11 @@ def test_gradient_penalty_of_a_network_matches_finite_differences():
     assert float(penalty.detach()) == pytest.approx((float(slope) - 1) ** 2, rel=1e-4)
 
 
-def test_the_phase2_step_runs_n3d_and_the_identity_encoder_in_the_settings_precision():
+def test_the_phase2_step_runs_n3d_and_the_identity_encoder_in_the_settings_precision(
+        monkeypatch):
     """bfloat16 for the frozen N3D and identity encoder (the paper profile's), G and D in
-    float32 either way: every term close to the float32 step's; an unknown precision named."""
+    float32 either way: every term close to the float32 step's; on a device without bfloat16
+    in hardware the float32 step exactly; an unknown precision named."""
     import dataclasses
 
     from unmasklib.config import get_profile
@@ -209,6 +213,7 @@ def test_the_phase2_step_runs_n3d_and_the_identity_encoder_in_the_settings_preci
     from unmasklib.models.n3d import N3D
     from unmasklib.trained import build_inpainting
     from unmasklib.training import adam
+    from unmasklib.training import n3d as phase1
     from unmasklib.training.inpainting import inpainting_settings, inpainting_step
 
     face_model = load_face_model()
@@ -219,18 +224,24 @@ def test_the_phase2_step_runs_n3d_and_the_identity_encoder_in_the_settings_preci
     n3d = N3D("small", image_size=64, layout=face_model.layout, width=8).eval()
     encoder = IdentityEncoder("small", width=4, image_size=32).requires_grad_(False).eval()
     terms = {}
-    for precision in ("fp32", "bf16"):
+    for precision, native in (("fp32", True), ("bf16", True), ("bf16", False)):
+        monkeypatch.setattr(phase1, "computes_bfloat16_natively",
+                            lambda device_type, native=native: native)
         profile = dataclasses.replace(get_profile("smoke"), n3d_precision=precision)
         settings = inpainting_settings(profile, use_render=True)
         assert settings["precision"] == precision
         networks = dict(zip(("G", "D"), build_inpainting(settings, seed=0), strict=True))
         critic_optimizer = adam(networks["D"].parameters())
         step = inpainting_step(critic_optimizer, n3d, face_model, encoder, settings, seed=0)
-        terms[precision] = step(networks, batch, 0)
-    for name, value in terms["fp32"].items():
-        assert terms["bf16"][name].dtype == torch.float32, name
-        assert terms["bf16"][name].item() == pytest.approx(value.item(), rel=0.05, abs=5e-3), name
-    assert terms["bf16"]["id"] != terms["fp32"]["id"]  # the encoder did run in bfloat16
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            terms[precision, native] = step(networks, batch, 0)
+    full, half, emulated = terms["fp32", True], terms["bf16", True], terms["bf16", False]
+    for name, value in full.items():
+        assert half[name].dtype == torch.float32, name
+        assert half[name].item() == pytest.approx(value.item(), rel=0.05, abs=5e-3), name
+        assert torch.equal(emulated[name], value), name
+    assert half["id"] != full["id"]  # the encoder did run in bfloat16
     with pytest.raises(ValueError, match="unknown precision 'fp16'"):
         inpainting_step(critic_optimizer, n3d, face_model, encoder,
                         {**settings, "precision": "fp16"}, seed=0)

@@ -18,6 +18,7 @@ from unmasklib.face3d import BFM_LAYOUT, EMBEDDED_LAYOUT
 from unmasklib.losses import coefficient_l1
 from unmasklib.models.identity import IdentityEncoder, identity_similarity
 from unmasklib.models.n3d import N3D, N3DOutput
+from unmasklib.training import n3d as phase1_training
 from unmasklib.training.n3d import phase1_terms
 
 
@@ -121,7 +122,7 @@ def batch():
     return collate([data[i] for i in range(4)])
 
 
-def test_phase1_terms_wire_network_renderer_and_losses(model, batch):
+def test_phase1_terms_wire_network_renderer_and_losses(model, batch, monkeypatch):
     torch.manual_seed(0)
     network = N3D("small", image_size=64, width=8, head_width=16)
     encoder = IdentityEncoder("small", width=4, image_size=32).requires_grad_(False).eval()
@@ -136,6 +137,8 @@ def test_phase1_terms_wire_network_renderer_and_losses(model, batch):
     assert network.coeff_head.weight.grad.abs().sum() > 0
 
     network.eval()  # the same batch statistics in both precisions
+    # bfloat16 itself, emulated if need be: `autocast_in` would run float32 on a CPU without it.
+    monkeypatch.setattr(phase1_training, "computes_bfloat16_natively", lambda device_type: True)
     with torch.no_grad():
         full = phase1_terms(network, model, batch, similarity)
         half = phase1_terms(network, model, batch, similarity, autocast_dtype=torch.bfloat16)

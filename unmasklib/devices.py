@@ -2,6 +2,7 @@
 
     device = pick_device()                                   # CUDA, then MPS, then the CPU
     coeffs = in_batches(lambda x: n3d(x).coeffs, images)     # (N, size) on the CPU
+    computes_bfloat16_natively("cpu")                        # False on an AVX2-only CPU
 
 Every use of a trained network over a set of images (N3D's guidance, the fit, G's paintings,
 identity embeddings) goes through `in_batches`, so memory stays bounded on a laptop and the
@@ -10,6 +11,7 @@ results come back on the CPU in the order given.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from typing import Any
@@ -35,6 +37,20 @@ def pick_device(preference: str | torch.device | None = None) -> torch.device:
     if torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+@functools.cache
+def computes_bfloat16_natively(device_type: str) -> bool:
+    """Whether devices of `device_type` ("cpu", "cuda", "mps") run bfloat16 convolutions and
+    matrix products in hardware: a CUDA GPU that supports them (Ampere on), a CPU for which
+    oneDNN has bfloat16 kernels (AVX-512 or AMX). Elsewhere bfloat16 is emulated and far
+    slower than float32: a `paper` phase-1 step took 60.0 s in bfloat16 against 4.5 s in
+    float32 on an AVX2-only CPU (`benchmarks/bench_phase1.py`). MPS: False (not measured)."""
+    if device_type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device_type == "cpu":
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return False
 
 
 def device_of(network: nn.Module) -> torch.device:
