@@ -47,7 +47,8 @@ def computes_bfloat16_natively(device_type: str) -> bool:
     slower than float32: a `paper` phase-1 step took 60.0 s in bfloat16 against 4.5 s in
     float32 on an AVX2-only CPU (`benchmarks/bench_phase1.py`). MPS: False (not measured)."""
     if device_type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported(
+            including_emulation=False)
     if device_type == "cpu":
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     return False
