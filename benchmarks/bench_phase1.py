@@ -30,12 +30,16 @@ from torch.utils.flop_counter import FlopCounterMode
 from unmasklib import face3d
 from unmasklib.config import get_profile
 from unmasklib.data import SyntheticMaskedFaces, collate
-from unmasklib.devices import computes_bfloat16_natively
 from unmasklib.models.identity import IdentityEncoder
 from unmasklib.models.n3d import N3D
 from unmasklib.trained import build_n3d
 from unmasklib.training import adam, descend
-from unmasklib.training.n3d import n3d_settings, n3d_step
+from unmasklib.training.n3d import (
+    autocast_dtype_of,
+    n3d_settings,
+    n3d_step,
+    runnable_dtype,
+)
 
 TARGET_SECONDS = {"paper": 1.7}
 CONFIGS = {"paper": {"backbone": "resnet50", "image_size": 256},
@@ -110,8 +114,9 @@ def main() -> None:
         for precision in args.precisions:
             seconds = median_seconds(phase1_step(config, precision), args.repeats)
             trained = " (the profile's)" if precision == get_profile(config).n3d_precision else ""
-            emulated = precision == "bf16" and not computes_bfloat16_natively("cpu")
-            runs = ", run as float32: this CPU has no bfloat16 in hardware" if emulated else ""
+            asked = autocast_dtype_of(precision)
+            runs = ("" if runnable_dtype("cpu", asked) == asked
+                    else ", run as float32: this CPU has no bfloat16 in hardware")
             print(seconds_line(f"phase-1 step, {precision}{trained}{runs}", seconds,
                                TARGET_SECONDS.get(config)), flush=True)
             if config == "paper":

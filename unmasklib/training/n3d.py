@@ -45,15 +45,24 @@ def autocast_dtype_of(precision: str) -> torch.dtype | None:
     return AUTOCAST_DTYPES[precision]
 
 
-def autocast_in(device_type: str, dtype: torch.dtype | None) -> torch.autocast:
-    """Autocast to `dtype` on `device_type`; a no-op for None (float32), and for bfloat16 on a
-    device that would emulate it (`devices.computes_bfloat16_natively`), with a warning: a
-    profile asks for bfloat16 to be faster, and emulated it is 13 times slower."""
+def runnable_dtype(device_type: str, dtype: torch.dtype | None) -> torch.dtype | None:
+    """The autocast dtype that runs when `dtype` is asked for on `device_type`: `dtype`, but
+    None (float32) for bfloat16 on a device that would emulate it
+    (`devices.computes_bfloat16_natively`): a profile asks for bfloat16 to be faster, and
+    emulated it is 13 times slower."""
     if dtype == torch.bfloat16 and not computes_bfloat16_natively(device_type):
+        return None
+    return dtype
+
+
+def autocast_in(device_type: str, dtype: torch.dtype | None) -> torch.autocast:
+    """Autocast to `runnable_dtype(device_type, dtype)`, with a warning where that is not the
+    dtype asked for; a no-op for None (float32)."""
+    runs = runnable_dtype(device_type, dtype)
+    if runs != dtype:
         warnings.warn(f"this {device_type} has no bfloat16 in hardware (on a CPU: AVX-512 or "
                       "AMX); running in float32 instead, which is far faster here", stacklevel=2)
-        dtype = None
-    return torch.autocast(device_type, dtype=dtype, enabled=dtype is not None)
+    return torch.autocast(device_type, dtype=runs, enabled=runs is not None)
 
 
 def similarity_in(similarity: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
