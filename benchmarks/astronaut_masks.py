@@ -4,7 +4,8 @@ unmasked by a run's networks with `find_face=True`.
 
 Per mask type: the share of the drawn mask's pixels inside the occlusion that was painted
 (issue 24's mark: >= 98 %), the share left in the picture, the painted map's IoU with the
-drawn mask, and SFace's cosine of the result to her unmasked photo (same person at >= 0.363).
+drawn mask, and SFace's cosine of the result to her unmasked photo (same person at >= 0.363);
+then her bare photo: how much of it is painted though no mask is worn.
 `--photo hopper`: Grace Hopper's portrait from matplotlib's sample data instead, the real
 photo settings may be chosen on (the astronaut is kept for testing); `--bands`: snap N3D's map
 within these many crop pixels instead of the profile's `occlusion_snap` (0: not snapped, the
@@ -74,6 +75,10 @@ def main() -> None:
                 print(f"{kind:>9} {seed:>4} {100 * share:7.2f}% {100 * (1 - share):5.2f}% "
                       f"{iou:6.3f} {similarity:6.3f}")
             print(f"{kind:>9} mean {100 * np.mean(covered):7.2f}% (target >= 98 %)")
+        bare = unmasker.unmask(photo, find_face=True, seed=0)
+        similarity = float(real_identity_similarity(from_uint8(bare.image)[None], truth)[0])
+        print(f"{'no mask':>9} painted {100 * bare.occlusion.mean():.2f}% of the photo "
+              f"(should be none), SFace {similarity:.3f}")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import torch
 
 from unmasklib.alignment import (
     FaceNotFoundError,
+    above_the_eyes,
     alignment_to,
     canonical_points,
     find_face_points,
@@ -165,6 +166,28 @@ def test_aligning_to_the_eyes_maps_them_onto_the_canonical_eyes():
                                atol=1e-9)
     with pytest.raises(ValueError, match="five points"):
         alignment_to(model, 128, np.zeros((3, 2)))
+
+
+def test_above_the_eyes_is_the_band_over_the_eye_line_at_any_roll():
+    """Pixel for pixel against the plain definition: a level face is the rows above the eyes
+    within 0.75 eye distances of their midpoint; a rolled face the same, turned with it."""
+    level = above_the_eyes(np.array([[70.0, 50.0], [30.0, 50.0]]), 96)  # either order
+    rows, cols = np.mgrid[0:96, 0:96]
+    np.testing.assert_array_equal(level, (rows < 50) & (np.abs(cols - 50) < 30))
+    roll = 0.5
+    along, up = np.array([np.cos(roll), np.sin(roll)]), np.array([np.sin(roll), -np.cos(roll)])
+    middle = np.array([48.0, 60.0])
+    rolled = above_the_eyes(np.stack([middle - 20 * along, middle + 20 * along]), 96)
+
+    def at(point: np.ndarray) -> bool:
+        x, y = np.round(point).astype(int)
+        return bool(rolled[y, x])
+
+    assert at(middle + 6 * up) and not at(middle - 6 * up)
+    assert at(middle + 10 * up + 28 * along) and not at(middle + 10 * up + 32 * along)
+    assert at(middle + 10 * up - 28 * along) and not at(middle + 10 * up - 32 * along)
+    with pytest.raises(ValueError, match="same point"):
+        above_the_eyes(np.array([[40.0, 50.0], [40.0, 50.0]]), 96)
 
 
 def test_light_direction_round_trips_and_lights_the_side_it_names():

@@ -11,7 +11,13 @@ from conftest import TINY
 from PIL import Image
 
 from unmasklib import Unmasker
-from unmasklib.alignment import FaceNotFoundError, canonical_points, transform_points
+from unmasklib.alignment import (
+    FaceNotFoundError,
+    above_the_eyes,
+    canonical_points,
+    mask_to_photo,
+    transform_points,
+)
 from unmasklib.data import held_out_faces
 from unmasklib.fitting import PHOTO_POINT_WEIGHT
 from unmasklib.guidance import n3d_guidance
@@ -145,7 +151,9 @@ def place_in_photo(face: np.ndarray, scale: float, angle: float, shift: tuple[fl
 def test_a_face_at_the_canonical_place_aligns_to_itself(unmasker, face):
     eyes = canonical_points(unmasker.face_model, 64)[:2]
     aligned = unmasker.unmask(face, seed=3, eyes=eyes)
-    assert np.array_equal(aligned.image, unmasker.unmask(face, seed=3).image)
+    # the same painting, the map kept off what lies above the eyes (given eyes only)
+    as_crop = unmasker.session(face, occlusion=aligned.occlusion).update(seed=3)
+    assert np.array_equal(aligned.image, as_crop.image)
 
 
 def test_a_whole_photo_is_aligned_by_its_eyes_and_pasted_back(unmasker, face):
@@ -157,9 +165,12 @@ def test_a_whole_photo_is_aligned_by_its_eyes_and_pasted_back(unmasker, face):
     result = session.update(seed=0)
     assert result.image.shape == photo.shape
     assert np.array_equal(result.image[~result.occlusion], photo[~result.occlusion])
-    # N3D's occlusion of the face, carried into the photo by the same similarity.
+    # N3D's occlusion of the face, carried into the photo by the same similarity, less what
+    # lies above the eyes.
     plain = unmasker.session(face).occlusion.astype(np.uint8) * 255
-    expected = cv2.warpAffine(plain, matrix, (400, 300), flags=cv2.INTER_LINEAR) >= 128
+    never = mask_to_photo(above_the_eyes(transform_points(eyes, session.matrix), 64),
+                          session.matrix, 300, 400)
+    expected = (cv2.warpAffine(plain, matrix, (400, 300), flags=cv2.INTER_LINEAR) >= 128) & ~never
     overlap = (expected & result.occlusion).sum() / max((expected | result.occlusion).sum(), 1)
     assert expected.sum() > 0 and overlap > 0.85
 
@@ -184,6 +195,21 @@ def test_five_points_given_anchor_the_fit_where_the_crop_has_them(unmasker, face
                                unmasker.fit(eyes_only.working, eyes_only.guidance.occlusion,
                                             n3d_guidance(unmasker.n3d, eyes_only.working,
                                                          unmasker.dilation).coeffs).cpu())
+
+
+def test_a_photo_s_map_stays_off_what_is_above_the_eyes(unmasker, face):
+    """Given the eyes, nothing above the line through them (near the face's middle) is
+    painted, whatever N3D's map says; the same face as an aligned crop keeps N3D's map."""
+    photo, matrix = place_in_photo(face, 2.5, 0.3, (120.0, 40.0), (300, 400))
+    eyes = transform_points(canonical_points(unmasker.face_model, 64)[:2], matrix)
+    session = unmasker.session(photo, eyes=eyes)
+    never = mask_to_photo(above_the_eyes(transform_points(eyes, session.matrix), 64),
+                          session.matrix, 300, 400)
+    result = session.update(seed=0)
+    assert never.sum() > 1000 and not (result.occlusion & never).any()
+    assert np.array_equal(result.image[never], photo[never])
+    everywhere = np.ones((300, 400), bool)
+    assert unmasker.session(photo, occlusion=everywhere).occlusion.all()  # a given map is kept
 
 
 def test_a_photo_without_a_face_asks_for_the_eyes(unmasker):

@@ -133,3 +133,26 @@ def test_cuts_in_a_row_carry_a_map_far_from_the_mask_onto_it() -> None:
     assert (snap_to_colour_edges(pixels, mask, band=3, rounds=5) == mask).all()
     with pytest.raises(ValueError, match="rounds"):
         snap_to_colour_edges(pixels, far, band=3, rounds=0)
+
+
+def test_the_map_never_enters_where_a_mask_cannot_be() -> None:
+    """What is `outside` (above the eyes, on a photo) leaves the map and is sure surroundings
+    for the cut: a map spilling into it snaps onto the mask below it, and where the region
+    overlaps the mask the map stops at the region's edge."""
+    pixels, mask = masked_picture()
+    top = mask.nonzero()[0].min()
+    above = np.zeros_like(mask)
+    above[:top] = True
+    guess = np.roll(mask, (-5, 4), axis=(0, 1))  # spills 5 rows into `above`
+    assert (guess & above).sum() > 100
+    assert (snap_to_colour_edges(pixels, guess, band=6, outside=above) == mask).all()
+    assert (snap_to_colour_edges(pixels, guess, band=0, outside=above) == guess & ~above).all()
+    overlapping = np.roll(above, 8, axis=0)
+    snapped = snap_to_colour_edges(pixels, guess, band=6, outside=overlapping)
+    rest = mask & ~overlapping
+    assert not (snapped & overlapping).any()
+    assert (snapped & rest).sum() / (snapped | rest).sum() > 0.97
+    matrix = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    grown = snapped_on_photo(pixels, guess, matrix, dilation=2, band=6, outside=above)
+    expected = dilate(torch.from_numpy(mask).float()[None, None], 2)[0, 0].numpy() > 0
+    assert (grown == expected & ~above).all()

@@ -24,6 +24,7 @@ import torch
 from PIL import Image
 
 from .alignment import (
+    above_the_eyes,
     alignment_to,
     find_face_points,
     mask_to_crop,
@@ -125,15 +126,18 @@ def edit_coeffs(face_model: MorphableModel, coeffs: torch.Tensor,
 
 
 def snapped_on_photo(pixels: np.ndarray, occlusion: np.ndarray, matrix: np.ndarray,
-                     dilation: int, band: int) -> np.ndarray:
+                     dilation: int, band: int, outside: np.ndarray | None = None) -> np.ndarray:
     """N3D's map carried to a photo, `occlusion` `(H, W)` bool, snapped to the colour edges
     of `pixels` `(H, W, 3)` uint8 within `band` and grown by `dilation`, both given in crop
     pixels (`matrix` `(2, 3)`: photo -> crop) and applied at the photo's own resolution, so
-    that the painted region follows the mask's edge as sharply as the photo shows it."""
+    that the painted region follows the mask's edge as sharply as the photo shows it; never
+    into `outside` `(H, W)` bool where given (see `snap_to_colour_edges`)."""
     crop_per_photo = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
-    snapped = snap_to_colour_edges(pixels, occlusion, max(1, round(band / crop_per_photo)))
+    snapped = snap_to_colour_edges(pixels, occlusion, max(1, round(band / crop_per_photo)),
+                                   outside=outside)
     grown = dilate(torch.from_numpy(snapped).float()[None, None], round(dilation / crop_per_photo))
-    return grown[0, 0].numpy() > 0
+    grown = grown[0, 0].numpy() > 0
+    return grown & ~outside if outside is not None else grown
 
 
 class UnmaskSession:
@@ -162,6 +166,9 @@ class UnmaskSession:
         self.anchors = (torch.from_numpy(transform_points(points, self.matrix)).float()[None]
                         if points is not None and points.shape == (5, 2) else None)
         self.working = from_uint8(warp_to_crop(pixels, self.matrix, size))[None]
+        # Where the face's eyes are known, the map is kept off what a mask never covers.
+        outside = (mask_to_photo(above_the_eyes(transform_points(points[:2], self.matrix), size),
+                                 self.matrix, height, width) if points is not None else None)
         snapping = occlusion is None and unmasker.band > 0
         found = n3d_guidance(unmasker.n3d, self.working, 0 if snapping else unmasker.dilation)
         if occlusion is None:
@@ -169,13 +176,15 @@ class UnmaskSession:
                                            height, width)
             if snapping:  # at the photo's resolution, then carried to the crop
                 self.occlusion = snapped_on_photo(pixels, self.occlusion, self.matrix,
-                                                  unmasker.dilation, unmasker.band)
+                                                  unmasker.dilation, unmasker.band, outside)
+            elif outside is not None:
+                self.occlusion &= ~outside
         elif occlusion.shape != (height, width):
             raise ValueError(f"occlusion must be ({height}, {width}) like the image, got "
                              f"{occlusion.shape}")
         else:
             self.occlusion = occlusion.astype(bool)
-        if occlusion is not None or snapping:
+        if occlusion is not None or snapping or outside is not None:
             working = torch.from_numpy(mask_to_crop(self.occlusion, self.matrix, size))
             found = Guidance(working[None, None].float(), found.coeffs)
         self.guidance = fitted(found, self.working, unmasker.fit, points=self.anchors)
