@@ -3,6 +3,7 @@ good and broken inputs (one bad file never stops the others)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -66,6 +67,12 @@ def test_unmask_writes_every_good_input_and_names_every_bad_one(tiny_run, inputs
         with Image.open(inputs / name) as source, Image.open(tmp_path / f"{stem}.png") as out:
             assert out.size == source.size and out.mode == "RGB"
         assert (tmp_path / f"{stem}_sample1.png").exists()
+    # one line per written input: how much of it was painted, then the files
+    lines = printed.out.strip().splitlines()
+    assert len(lines) == len(good)
+    for name, line in zip(good, lines, strict=True):
+        assert line.startswith(str(inputs / name) + ": ")
+        assert re.search(r": (\d+\.\d) % of it painted; |: no mask found: written as it is; ", line)
     errors = printed.err.strip().splitlines()
     assert len(errors) == len(bad) and "Traceback" not in printed.err
     for name, line in zip(bad, errors, strict=True):

@@ -189,7 +189,10 @@ def run_unmask(args: argparse.Namespace) -> int:
             if args.samples:
                 for k, sample in enumerate(sample_session(session, args.samples, args.seed)):
                     written.append(save_image(sample.image, out / f"{path.stem}_sample{k}.png"))
-            print(f"{path}: {', '.join(str(p) for p in written)}")
+            share = float(result.occlusion.mean())
+            painted = (f"{100 * share:.1f} % of it painted" if share
+                       else "no mask found: written as it is")
+            print(f"{path}: {painted}; {', '.join(str(p) for p in written)}")
         except (OSError, ValueError, KeyError, FaceNotFoundError) as error:
             failed += 1
             print(f"unmask3d: error: {path}: {error_text(error)}", file=sys.stderr)
