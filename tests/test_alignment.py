@@ -10,6 +10,7 @@ import torch
 
 from unmasklib.alignment import (
     FaceNotFoundError,
+    _turned,
     above_the_eyes,
     alignment_to,
     canonical_points,
@@ -17,11 +18,13 @@ from unmasklib.alignment import (
     mask_to_photo,
     similarity_from_points,
     square_fit,
+    transform_points,
     warp_to_crop,
     warp_to_photo,
 )
 from unmasklib.data import SyntheticMaskedFaces
 from unmasklib.data.folder import mask_photo
+from unmasklib.real_faces import detect_faces
 
 # The astronaut's five points (pupils, nose tip, mouth corners), read off 4x and 8x
 # enlargements by eye.
@@ -166,18 +169,42 @@ def test_a_strongly_rolled_face_is_first_seen_turned_upright(kind, degrees):
     assert errors.mean() < 0.25 and errors[:2].max() < 0.15
 
 
+@pytest.mark.parametrize("degrees", [25.0, -50.0, 90.0])
+def test_a_turned_view_holds_the_whole_photo_and_maps_back_to_its_pixels(degrees):
+    """`_turned` on a photo wider than tall, marked near each corner and inside: every mark
+    is in the view, and its centre there, carried back, is where it is in the photo."""
+    photo = np.zeros((120, 200, 3), np.uint8)
+    marks = np.array([[4.0, 4.0], [195.0, 4.0], [4.0, 115.0], [195.0, 115.0], [77.0, 50.0]])
+    for x, y in marks.astype(int):
+        photo[y - 2:y + 3, x - 2:x + 3] = 255
+    view, back = _turned(photo, degrees)
+    labels = cv2.connectedComponents((view[..., 0] > 20).astype(np.uint8))[1]
+    assert labels.max() == len(marks)
+    centres = []
+    for label in range(1, labels.max() + 1):
+        rows, cols = np.nonzero(labels == label)
+        weight = view[rows, cols, 0].astype(np.float64)
+        centres.append([(cols * weight).sum() / weight.sum(), (rows * weight).sum() / weight.sum()])
+    back_in_photo = transform_points(np.array(centres), back)
+    for mark in marks:
+        assert np.linalg.norm(back_in_photo - mark, axis=1).min() < 0.3
+
+
 def test_a_large_photo_is_first_looked_at_scaled_down_and_a_small_face_still_found():
     """The first look sees a photo larger than `FIRST_LOOK_SIZE` scaled down (five looks at
     a 12-megapixel photo took 16 s), and the points come back to its own pixels; a face too
     small to be found so is looked for at the photo's own size."""
     photo = skimage.data.astronaut()
-    large = cv2.resize(photo, (2048, 2048), interpolation=cv2.INTER_CUBIC)
-    truth = (ASTRONAUT_POINTS + 0.5) * 4 - 0.5
+    large = np.pad(cv2.resize(photo, (2048, 2048), interpolation=cv2.INTER_CUBIC),
+                   ((0, 0), (600, 0), (0, 0)), mode="edge")  # not square
+    truth = (ASTRONAUT_POINTS + 0.5) * 4 - 0.5 + [600, 0]
     errors = point_errors(find_face_points(large), truth)
     assert errors.mean() < 0.10 and errors[:2].max() < 0.10
-    sheet = np.full((3000, 3000, 3), 200, np.uint8)
+    sheet = np.full((2000, 3000, 3), 200, np.uint8)
     face = cv2.resize(photo[40:220, 130:320], (57, 54), interpolation=cv2.INTER_AREA)
     sheet[1000:1054, 1500:1557] = face  # 14 px between the eyes: 5 px when scaled down
+    scaled = cv2.resize(sheet, (1024, 683), interpolation=cv2.INTER_AREA)
+    assert not detect_faces(scaled)  # so the face is found by the look at full size
     eyes = find_face_points(sheet)[:2]
     expected = (ASTRONAUT_POINTS[:2] - [130, 40]) * 0.3 + [1500, 1000]
     assert np.abs(eyes - expected).max() < 4

@@ -72,7 +72,8 @@ def test_unmask_writes_every_good_input_and_names_every_bad_one(tiny_run, inputs
     assert len(lines) == len(good)
     for name, line in zip(good, lines, strict=True):
         assert line.startswith(str(inputs / name) + ": ")
-        assert re.search(r": (\d+\.\d) % of it painted; |: no mask found: written as it is; ", line)
+        assert re.search(r": (\d+\.\d|under 0\.1) % of it painted; |: no mask found: written as "
+                         r"it is; ", line)
     errors = printed.err.strip().splitlines()
     assert len(errors) == len(bad) and "Traceback" not in printed.err
     for name, line in zip(bad, errors, strict=True):

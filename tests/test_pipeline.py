@@ -10,7 +10,7 @@ import torch
 from conftest import TINY
 from PIL import Image
 
-from unmasklib import Unmasker
+from unmasklib import Unmasker, alignment
 from unmasklib.alignment import (
     FaceNotFoundError,
     above_the_eyes,
@@ -168,9 +168,8 @@ def test_a_whole_photo_is_aligned_by_its_eyes_and_pasted_back(unmasker, face):
     # N3D's occlusion of the face, carried into the photo by the same similarity, less what
     # lies above the eyes.
     plain = unmasker.session(face).occlusion.astype(np.uint8) * 255
-    never = mask_to_photo(above_the_eyes(transform_points(eyes, session.matrix), 64),
-                          session.matrix, 300, 400)
-    expected = (cv2.warpAffine(plain, matrix, (400, 300), flags=cv2.INTER_LINEAR) >= 128) & ~never
+    expected = ((cv2.warpAffine(plain, matrix, (400, 300), flags=cv2.INTER_LINEAR) >= 128)
+                & ~session.mask_free)
     overlap = (expected & result.occlusion).sum() / max((expected | result.occlusion).sum(), 1)
     assert expected.sum() > 0 and overlap > 0.85
 
@@ -197,19 +196,26 @@ def test_five_points_given_anchor_the_fit_where_the_crop_has_them(unmasker, face
                                                          unmasker.dilation).coeffs).cpu())
 
 
-def test_a_photo_s_map_stays_off_what_is_above_the_eyes(unmasker, face):
+def test_a_photo_s_map_stays_off_what_is_above_the_eyes(unmasker, face, monkeypatch):
     """Given the eyes, nothing above the line through them (near the face's middle) is
-    painted, whatever N3D's map says; the same face as an aligned crop keeps N3D's map."""
+    painted, though N3D's map reaches there on this face; a map given is kept as it is."""
     photo, matrix = place_in_photo(face, 2.5, 0.3, (120.0, 40.0), (300, 400))
     eyes = transform_points(canonical_points(unmasker.face_model, 64)[:2], matrix)
     session = unmasker.session(photo, eyes=eyes)
-    never = mask_to_photo(above_the_eyes(transform_points(eyes, session.matrix), 64),
-                          session.matrix, 300, 400)
+    crop_eyes = transform_points(eyes, session.matrix)
+    np.testing.assert_array_equal(session.mask_free,
+                                  mask_to_photo(above_the_eyes(crop_eyes, 64), session.matrix,
+                                                300, 400))
     result = session.update(seed=0)
-    assert never.sum() > 1000 and not (result.occlusion & never).any()
-    assert np.array_equal(result.image[never], photo[never])
+    assert session.mask_free.sum() > 1000 and not (result.occlusion & session.mask_free).any()
+    assert np.array_equal(result.image[session.mask_free], photo[session.mask_free])
+    monkeypatch.setattr(alignment, "MASK_FREE_HALF_WIDTH", 0.0)
+    unruled = unmasker.session(photo, eyes=eyes)
+    assert not unruled.mask_free.any()
+    assert (unruled.occlusion & session.mask_free).sum() > 100  # what the rule took away
     everywhere = np.ones((300, 400), bool)
-    assert unmasker.session(photo, occlusion=everywhere).occlusion.all()  # a given map is kept
+    given = unmasker.session(photo, occlusion=everywhere, eyes=eyes)
+    assert given.occlusion.all() and given.mask_free is None
 
 
 def test_a_photo_without_a_face_asks_for_the_eyes(unmasker):

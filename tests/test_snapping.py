@@ -136,7 +136,7 @@ def test_cuts_in_a_row_carry_a_map_far_from_the_mask_onto_it() -> None:
 
 
 def test_the_map_never_enters_where_a_mask_cannot_be() -> None:
-    """What is `outside` (above the eyes, on a photo) leaves the map and is sure surroundings
+    """What is `mask_free` (above the eyes, on a photo) leaves the map and is sure surroundings
     for the cut: a map spilling into it snaps onto the mask below it, and where the region
     overlaps the mask the map stops at the region's edge."""
     pixels, mask = masked_picture()
@@ -145,14 +145,14 @@ def test_the_map_never_enters_where_a_mask_cannot_be() -> None:
     above[:top] = True
     guess = np.roll(mask, (-5, 4), axis=(0, 1))  # spills 5 rows into `above`
     assert (guess & above).sum() > 100
-    assert (snap_to_colour_edges(pixels, guess, band=6, outside=above) == mask).all()
-    assert (snap_to_colour_edges(pixels, guess, band=0, outside=above) == guess & ~above).all()
+    assert (snap_to_colour_edges(pixels, guess, band=6, mask_free=above) == mask).all()
+    assert (snap_to_colour_edges(pixels, guess, band=0, mask_free=above) == guess & ~above).all()
     overlapping = np.roll(above, 8, axis=0)
-    snapped = snap_to_colour_edges(pixels, guess, band=6, outside=overlapping)
+    snapped = snap_to_colour_edges(pixels, guess, band=6, mask_free=overlapping)
     rest = mask & ~overlapping
     assert not (snapped & overlapping).any()
     assert (snapped & rest).sum() / (snapped | rest).sum() > 0.97
     matrix = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-    grown = snapped_on_photo(pixels, guess, matrix, dilation=2, band=6, outside=above)
+    grown = snapped_on_photo(pixels, guess, matrix, dilation=2, band=6, mask_free=above)
     expected = dilate(torch.from_numpy(mask).float()[None, None], 2)[0, 0].numpy() > 0
     assert (grown == expected & ~above).all()

@@ -190,8 +190,9 @@ def run_unmask(args: argparse.Namespace) -> int:
                 for k, sample in enumerate(sample_session(session, args.samples, args.seed)):
                     written.append(save_image(sample.image, out / f"{path.stem}_sample{k}.png"))
             share = float(result.occlusion.mean())
-            painted = (f"{100 * share:.1f} % of it painted" if share
-                       else "no mask found: written as it is")
+            painted = ("no mask found: written as it is" if share == 0
+                       else f"{100 * share:.1f} % of it painted" if share >= 0.001
+                       else "under 0.1 % of it painted")
             print(f"{path}: {painted}; {', '.join(str(p) for p in written)}")
         except (OSError, ValueError, KeyError, FaceNotFoundError) as error:
             failed += 1

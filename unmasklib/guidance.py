@@ -55,7 +55,7 @@ class Guidance:
 
 def snap_to_colour_edges(pixels: np.ndarray, occlusion: np.ndarray, band: int,
                          rounds: int | None = None,
-                         outside: np.ndarray | None = None) -> np.ndarray:
+                         mask_free: np.ndarray | None = None) -> np.ndarray:
     """An occlusion map `(H, W)` bool moved onto the colour edges of what it covers in
     `pixels` `(H, W, 3)` uint8 RGB, within `band` pixels of its border per cut, for up to
     `rounds` cuts (default `SNAP_ROUNDS`, read when called), each from the last one's map,
@@ -68,9 +68,9 @@ def snap_to_colour_edges(pixels: np.ndarray, occlusion: np.ndarray, band: int,
     deeper than `band` inside the map stay in it (in a thinner map, its deepest pixels),
     those further than `band` outside stay out, so a cut can only move the border; a cut
     that keeps less than half of the map gives the map back. Deterministic (OpenCV's random
-    generator is seeded). `outside` `(H, W)` bool, optional: where the mask cannot be (e.g.
+    generator is seeded). `mask_free` `(H, W)` bool, optional: where a mask cannot be (e.g.
     `alignment.above_the_eyes`), taken out of the map and given to the cut as sure
-    surroundings. band = 0, an empty map or a full one: the map as it is (less `outside`).
+    surroundings. band = 0, an empty map or a full one: the map as it is (less `mask_free`).
     """
     rounds = SNAP_ROUNDS if rounds is None else rounds
     if band < 0 or rounds < 1:
@@ -78,11 +78,11 @@ def snap_to_colour_edges(pixels: np.ndarray, occlusion: np.ndarray, band: int,
     if pixels.dtype != np.uint8 or pixels.shape != (*occlusion.shape, 3):
         raise ValueError(f"pixels must be uint8 {(*occlusion.shape, 3)} like the map, got "
                          f"{pixels.dtype} {pixels.shape}")
-    snapped = occlusion & ~outside if outside is not None else occlusion.copy()
+    snapped = occlusion & ~mask_free if mask_free is not None else occlusion.copy()
     if band == 0 or not snapped.any() or snapped.all():
         return snapped
     for _ in range(rounds):
-        moved = cut_along_colour_edges(pixels, snapped, band, outside)
+        moved = cut_along_colour_edges(pixels, snapped, band, mask_free)
         if (moved == snapped).all():
             break
         snapped = moved
@@ -90,10 +90,10 @@ def snap_to_colour_edges(pixels: np.ndarray, occlusion: np.ndarray, band: int,
 
 
 def cut_along_colour_edges(pixels: np.ndarray, occlusion: np.ndarray, band: int,
-                           outside: np.ndarray | None = None) -> np.ndarray:
+                           mask_free: np.ndarray | None = None) -> np.ndarray:
     """One cut of `snap_to_colour_edges`: a non-empty map `(H, W)` bool whose border moves
     by at most `band` > 0 pixels onto the colour edges of `pixels` `(H, W, 3)` uint8 RGB,
-    never into `outside` `(H, W)` bool."""
+    never into `mask_free` `(H, W)` bool."""
     square = np.ones((2 * band + 1, 2 * band + 1), np.uint8)
     rows, cols = np.nonzero(cv2.dilate(occlusion.astype(np.uint8), square, iterations=BOX_BANDS))
     box = slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1)
@@ -105,8 +105,8 @@ def cut_along_colour_edges(pixels: np.ndarray, occlusion: np.ndarray, band: int,
     # deepest pixels, so that the cut cannot empty a map that caught only a piece of the mask.
     depth = cv2.distanceTransform(np.pad(covered, 1, mode="edge"), cv2.DIST_C, 3)[1:-1, 1:-1]
     labels[depth > min(band, depth.max() - 1)] = cv2.GC_FGD
-    if outside is not None:
-        labels[outside[box]] = cv2.GC_BGD
+    if mask_free is not None:
+        labels[mask_free[box]] = cv2.GC_BGD
     cv2.setRNGSeed(0)  # GrabCut starts its colour models from k-means
     models = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     cv2.grabCut(np.ascontiguousarray(pixels[box][..., ::-1]), labels, None, *models,

@@ -126,18 +126,18 @@ def edit_coeffs(face_model: MorphableModel, coeffs: torch.Tensor,
 
 
 def snapped_on_photo(pixels: np.ndarray, occlusion: np.ndarray, matrix: np.ndarray,
-                     dilation: int, band: int, outside: np.ndarray | None = None) -> np.ndarray:
+                     dilation: int, band: int, mask_free: np.ndarray | None = None) -> np.ndarray:
     """N3D's map carried to a photo, `occlusion` `(H, W)` bool, snapped to the colour edges
     of `pixels` `(H, W, 3)` uint8 within `band` and grown by `dilation`, both given in crop
     pixels (`matrix` `(2, 3)`: photo -> crop) and applied at the photo's own resolution, so
     that the painted region follows the mask's edge as sharply as the photo shows it; never
-    into `outside` `(H, W)` bool where given (see `snap_to_colour_edges`)."""
+    into `mask_free` `(H, W)` bool where given (see `snap_to_colour_edges`)."""
     crop_per_photo = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
     snapped = snap_to_colour_edges(pixels, occlusion, max(1, round(band / crop_per_photo)),
-                                   outside=outside)
+                                   mask_free=mask_free)
     grown = dilate(torch.from_numpy(snapped).float()[None, None], round(dilation / crop_per_photo))
     grown = grown[0, 0].numpy() > 0
-    return grown & ~outside if outside is not None else grown
+    return grown & ~mask_free if mask_free is not None else grown
 
 
 class UnmaskSession:
@@ -146,9 +146,11 @@ class UnmaskSession:
 
     pixels `(H, W, 3)` uint8: the input; matrix `(2, 3)`: input pixels -> working crop
     (`alignment`); occlusion `(H, W)` bool: where it is painted (N3D's map carried back to the
-    input, or the one given); working `(1, 3, S, S)` in [-1, 1] and guidance: what the
-    networks see; anchors `(1, 5, 2)` or None: the face's five points in the crop, where given
-    or found, which anchor the fit.
+    input, or the one given, kept as it is); mask_free `(H, W)` bool or None: where the eyes
+    are known and no map is given, what lies above them (`alignment.above_the_eyes`), which
+    N3D's map is kept off; working `(1, 3, S, S)` in [-1, 1] and guidance: what the networks
+    see; anchors `(1, 5, 2)` or None: the face's five points in the crop, where given or
+    found, which anchor the fit.
     """
 
     def __init__(self, unmasker: Unmasker, pixels: np.ndarray,
@@ -166,25 +168,30 @@ class UnmaskSession:
         self.anchors = (torch.from_numpy(transform_points(points, self.matrix)).float()[None]
                         if points is not None and points.shape == (5, 2) else None)
         self.working = from_uint8(warp_to_crop(pixels, self.matrix, size))[None]
-        # Where the face's eyes are known, the map is kept off what a mask never covers.
-        outside = (mask_to_photo(above_the_eyes(transform_points(points[:2], self.matrix), size),
-                                 self.matrix, height, width) if points is not None else None)
+        # Where the face's eyes are known, N3D's map is kept off what a mask never covers.
+        crop_free = (above_the_eyes(transform_points(points[:2], self.matrix), size)
+                     if occlusion is None and points is not None else None)
+        self.mask_free = (mask_to_photo(crop_free, self.matrix, height, width)
+                          if crop_free is not None else None)
         snapping = occlusion is None and unmasker.band > 0
         found = n3d_guidance(unmasker.n3d, self.working, 0 if snapping else unmasker.dilation)
+        if crop_free is not None and not snapping:
+            found = Guidance(found.occlusion * torch.from_numpy(~crop_free).float(), found.coeffs)
         if occlusion is None:
             self.occlusion = mask_to_photo(found.occlusion[0, 0].numpy() > 0.5, self.matrix,
                                            height, width)
             if snapping:  # at the photo's resolution, then carried to the crop
                 self.occlusion = snapped_on_photo(pixels, self.occlusion, self.matrix,
-                                                  unmasker.dilation, unmasker.band, outside)
-            elif outside is not None:
-                self.occlusion &= ~outside
+                                                  unmasker.dilation, unmasker.band,
+                                                  self.mask_free)
+            elif self.mask_free is not None:
+                self.occlusion &= ~self.mask_free
         elif occlusion.shape != (height, width):
             raise ValueError(f"occlusion must be ({height}, {width}) like the image, got "
                              f"{occlusion.shape}")
         else:
             self.occlusion = occlusion.astype(bool)
-        if occlusion is not None or snapping or outside is not None:
+        if occlusion is not None or snapping:
             working = torch.from_numpy(mask_to_crop(self.occlusion, self.matrix, size))
             found = Guidance(working[None, None].float(), found.coeffs)
         self.guidance = fitted(found, self.working, unmasker.fit, points=self.anchors)
@@ -261,7 +268,8 @@ class Unmasker:
                 eyes: np.ndarray | None = None, find_face: bool = False) -> UnmaskSession:
         """Prepare `image` for repeated edits (see `UnmaskSession.update`).
 
-        occlusion `(H, W)` bool, optional: where to paint, instead of the map N3D finds.
+        occlusion `(H, W)` bool, optional: where to paint, instead of the map N3D finds (which,
+        where the eyes are given or found, never reaches above them).
         eyes: the eye centres `((x, y), (x, y))` in pixels, or the five points (eyes, nose tip,
         mouth corners; `alignment.FIVE_POINTS`) of a face in a whole photo, which is then
         aligned to the working crop and the result pasted back; `find_face=True` finds the
