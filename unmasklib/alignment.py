@@ -98,20 +98,25 @@ def square_fit(height: int, width: int, size: int) -> np.ndarray:
     return np.array([[scale, 0.0, shift[0]], [0.0, scale, shift[1]]])
 
 
+def shrunk(photo: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """`photo` `(H, W, ...)` uint8 shrunk by `scale` < 1 with area averaging (no aliasing),
+    and the `(2, 3)` transform from its pixels back to the photo's (pixel centres at integers
+    in both)."""
+    height, width = photo.shape[:2]
+    small = (max(1, round(width * scale)), max(1, round(height * scale)))
+    fx, fy = width / small[0], height / small[1]
+    return (cv2.resize(photo, small, interpolation=cv2.INTER_AREA),
+            np.array([[fx, 0.0, (fx - 1) / 2], [0.0, fy, (fy - 1) / 2]]))
+
+
 def warp_to_crop(photo: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     """Photo `(H, W, C)` or `(H, W)` uint8 -> crop `(size, size, ...)` under `matrix`; beyond
     the photo's border its edge pixels are repeated. A large photo is first shrunk by area
     averaging, so the crop does not alias."""
     scale = scale_of(matrix)
     if scale < 1:
-        height, width = photo.shape[:2]
-        small = (max(1, round(width * scale)), max(1, round(height * scale)))
-        shrunk = cv2.resize(photo, small, interpolation=cv2.INTER_AREA)
-        # Coordinates of the shrunk photo in terms of the original's (pixel centres).
-        fx, fy = small[0] / width, small[1] / height
-        to_original = np.array([[1 / fx, 0, (1 / fx - 1) / 2], [0, 1 / fy, (1 / fy - 1) / 2],
-                                [0, 0, 1]])
-        photo, matrix = shrunk, matrix @ to_original
+        photo, to_original = shrunk(photo, scale)
+        matrix = matrix @ np.vstack([to_original, [0.0, 0.0, 1.0]])
     crop = cv2.warpAffine(photo, matrix, (size, size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
     return crop.reshape(size, size, -1) if photo.ndim == 3 else crop
@@ -234,11 +239,8 @@ def _first_look(photo: np.ndarray) -> np.ndarray | None:
     photo larger than `FIRST_LOOK_SIZE` is looked at scaled down to it (the levelled looks
     after this one place the points), and at its own size, upright, where that finds nothing
     (a small face in a large photo)."""
-    height, width = photo.shape[:2]
-    scale = min(1.0, FIRST_LOOK_SIZE / max(height, width))
-    small = photo if scale == 1 else cv2.resize(
-        photo, (max(1, round(width * scale)), max(1, round(height * scale))),
-        interpolation=cv2.INTER_AREA)
+    scale = min(1.0, FIRST_LOOK_SIZE / max(photo.shape[:2]))
+    small, to_photo = shrunk(photo, scale) if scale < 1 else (photo, np.eye(2, 3))
     best_score, points = -np.inf, None
     for degrees in LOOK_ROLLS:
         view, back = _turned(small, degrees)
@@ -246,8 +248,7 @@ def _first_look(photo: np.ndarray) -> np.ndarray | None:
         if faces and faces[0].score > best_score:
             best_score, points = faces[0].score, transform_points(faces[0].points, back)
     if points is not None:
-        # pixel centres at integers in both: x = (x_small + 0.5) / scale - 0.5
-        return (points + 0.5) * [width / small.shape[1], height / small.shape[0]] - 0.5
+        return transform_points(points, to_photo)
     if scale < 1 and (full_size := detect_faces(photo)):
         return full_size[0].points
     return None
