@@ -83,6 +83,19 @@ def detection_errors(photos: np.ndarray, points: np.ndarray) -> np.ndarray:
     return errors
 
 
+def pair_cosines(photos: np.ndarray, points: np.ndarray,
+                 identities: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """SFace's cosine over every pair of uint8 photos `(N, H, W, 3)`, each face aligned by its
+    five points `(N, 5, 2)`: `(different, same)`, the cosines of the pairs of different
+    identities (ids `(N,)`) and of the pairs of one identity, each `(pairs,)`."""
+    features = features_of_images(photos, points)
+    scores = cosine(features[:, None], features[None])
+    ids = np.asarray(identities)
+    upper = np.triu(np.ones_like(scores, dtype=bool), k=1)
+    same = ids[:, None] == ids[None]
+    return scores[upper & ~same], scores[upper & same]
+
+
 def realism_report(clean: torch.Tensor, landmarks: torch.Tensor,
                    identities: torch.Tensor | np.ndarray) -> RealismReport:
     """Judge clean faces `(N, 3, H, W)` in [-1, 1] whose landmarks `(N, 68, 2)` (renderer
@@ -90,17 +103,12 @@ def realism_report(clean: torch.Tensor, landmarks: torch.Tensor,
     photos, points = to_uint8(clean), five_points_of(landmarks)
     errors = detection_errors(photos, points)
     found = errors[~np.isnan(errors)]
-    features = features_of_images(photos, points)
-    scores = cosine(features[:, None], features[None])
-    ids = np.asarray(identities)
-    upper = np.triu(np.ones_like(scores, dtype=bool), k=1)
-    same, different = upper & (ids[:, None] == ids[None]), upper & (ids[:, None] != ids[None])
+    different, same = pair_cosines(photos, points, identities)
     return RealismReport(
         faces=len(photos), detected=float(len(found) / len(photos)),
         point_error_median=float(np.median(found)) if len(found) else float("nan"),
         point_error_mean=float(found.mean()) if len(found) else float("nan"),
-        different_pairs=int(different.sum()),
-        different_mean_cosine=float(scores[different].mean()),
-        false_match_rate=float((scores[different] >= SAME_PERSON_COSINE).mean()),
-        same_pairs=int(same.sum()), same_mean_cosine=float(scores[same].mean()),
-        same_match_rate=float((scores[same] >= SAME_PERSON_COSINE).mean()))
+        different_pairs=len(different), different_mean_cosine=float(different.mean()),
+        false_match_rate=float((different >= SAME_PERSON_COSINE).mean()),
+        same_pairs=len(same), same_mean_cosine=float(same.mean()),
+        same_match_rate=float((same >= SAME_PERSON_COSINE).mean()))
