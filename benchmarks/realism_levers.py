@@ -7,10 +7,11 @@ much: the same `--faces` test identities, one sample each, rendered at 256 px ov
 background and judged by SFace aligned by their true five points, with one thing changed at a
 time: pose, light and expression as the data draws them or frontal and neutral; the appearance
 layer (skin detail, stubble, sheen) or the plain 3DMM; the identity (shape) or texture block
-alone, or either scaled beyond the model's spread; every face given one identity's appearance
-tells whether that layer moves SFace as realism or as one more way people differ. Prints each condition's mean cosine over
-pairs of different identities and the share of them SFace calls the same person; `--figure`
-draws the frontal faces as they are and with the identity block at three times its spread.
+alone, or either scaled beyond the model's spread; every face given one identity's
+appearance tells whether that layer moves SFace as realism or as one more way people differ.
+Prints each condition's mean cosine over pairs of different identities and the share of them
+SFace calls the same person; `--figure` draws the frontal faces as they are and with the
+identity block at three times its spread.
 
     python benchmarks/realism_levers.py [--faces 40] [--figure levers.png]
 """
