@@ -72,10 +72,11 @@ def main() -> None:
         out = render_masked_faces(model, faces.to(model.dtype), [None] * args.faces, grey,
                                   IMAGE_SIZE, appearances)
         photos = out["clean"].numpy()
-        different, _ = pair_cosines(photos, five_points_of(out["landmarks"]), ids)
+        points = five_points_of(out["landmarks"])
+        different, _ = pair_cosines(photos, points, ids)
         matches = 100 * (different >= SAME_PERSON_COSINE).mean()
         print(f"{name:58s} {different.mean():6.3f} {matches:7.1f} %", flush=True)
-        return photos
+        return photos, points
 
     start = time.perf_counter()
     print(f"{args.faces} test identities, {args.faces * (args.faces - 1) // 2} pairs; SFace's "
@@ -83,7 +84,19 @@ def main() -> None:
     print(f"{'condition':58s} {'cosine':>6s} {'same person':>9s}")
     layout = model.layout
     judge("as the data draws them (pose, light, expression)", coeffs)
-    frontal = judge("frontal, neutral, default light", changed(coeffs, layout, True, {}))
+    frontal, points = judge("frontal, neutral, default light", changed(coeffs, layout, True, {}))
+    # Pairs by an optional trait of the appearance layer: both have it, one has it, neither.
+    features = features_of_images(frontal, points)
+    scores = cosine(features[:, None], features[None])
+    upper = np.triu(np.ones_like(scores, dtype=bool), k=1)
+    for trait in ("stubble", "freckles", "moles", "wrinkles"):
+        has = np.array([trait in look.traits for look in looks["appearances"]])
+        split = [upper & has[:, None] & has[None], upper & (has[:, None] ^ has[None]),
+                 upper & ~has[:, None] & ~has[None]]
+        means = " / ".join(f"{scores[pairs].mean():.3f}" if pairs.any() else "-"
+                           for pairs in split)
+        label = f"    {trait} ({has.sum()} faces): both / one / neither have it"
+        print(f"{label:58s} {means}")
     judge("  ... without the appearance layer (the plain 3DMM)",
           changed(coeffs, layout, True, {}), None)
     judge("  ... every face with the first identity's appearance",
@@ -109,7 +122,7 @@ def main() -> None:
     print(f"({time.perf_counter() - start:.0f} s)")
 
     if args.figure:
-        rows = [np.concatenate(list(images[:8]), 1) for images in (frontal, wide[3.0])]
+        rows = [np.concatenate(list(images[:8]), 1) for images in (frontal, wide[3.0][0])]
         iio.imwrite(args.figure, np.concatenate(rows, 0))
         print(f"frontal faces, identity x1 (top) and x3 (bottom): {args.figure}")
 
