@@ -28,7 +28,7 @@ import skimage.data
 import torch
 
 from unmasklib.data.synthetic import draw_coefficients, looks_of, render_masked_faces
-from unmasklib.evaluation.realism import five_points_of, pair_cosines
+from unmasklib.evaluation.realism import cosine_matrix, five_points_of
 from unmasklib.face3d import load_face_model
 from unmasklib.face3d.layout import CoeffLayout
 from unmasklib.images import load_rgb
@@ -65,18 +65,18 @@ def main() -> None:
     coeffs = torch.stack([draw_coefficients(model, args.seed, "test", i) for i in indices])
     looks = looks_of(args.seed, "test", indices, IMAGE_SIZE)
     grey = torch.full((args.faces, 3, IMAGE_SIZE, IMAGE_SIZE), GREY)
-    ids = np.arange(args.faces)
+    upper = np.triu(np.ones((args.faces, args.faces), dtype=bool), k=1)
 
     def judge(name: str, faces: torch.Tensor, appearances: list | None = looks["appearances"],
               ) -> np.ndarray:
         out = render_masked_faces(model, faces.to(model.dtype), [None] * args.faces, grey,
                                   IMAGE_SIZE, appearances)
         photos = out["clean"].numpy()
-        points = five_points_of(out["landmarks"])
-        different, _ = pair_cosines(photos, points, ids)
+        scores = cosine_matrix(photos, five_points_of(out["landmarks"]))
+        different = scores[upper]  # one face per identity: every pair is of two people
         matches = 100 * (different >= SAME_PERSON_COSINE).mean()
         print(f"{name:58s} {different.mean():6.3f} {matches:7.1f} %", flush=True)
-        return photos, points
+        return photos, scores
 
     start = time.perf_counter()
     print(f"{args.faces} test identities, {args.faces * (args.faces - 1) // 2} pairs; SFace's "
@@ -84,11 +84,8 @@ def main() -> None:
     print(f"{'condition':58s} {'cosine':>6s} {'same person':>9s}")
     layout = model.layout
     judge("as the data draws them (pose, light, expression)", coeffs)
-    frontal, points = judge("frontal, neutral, default light", changed(coeffs, layout, True, {}))
+    frontal, scores = judge("frontal, neutral, default light", changed(coeffs, layout, True, {}))
     # Pairs by an optional trait of the appearance layer: both have it, one has it, neither.
-    features = features_of_images(frontal, points)
-    scores = cosine(features[:, None], features[None])
-    upper = np.triu(np.ones_like(scores, dtype=bool), k=1)
     for trait in ("stubble", "freckles", "moles", "wrinkles"):
         has = np.array([trait in look.traits for look in looks["appearances"]])
         split = [upper & has[:, None] & has[None], upper & (has[:, None] ^ has[None]),

@@ -83,13 +83,18 @@ def detection_errors(photos: np.ndarray, points: np.ndarray) -> np.ndarray:
     return errors
 
 
+def cosine_matrix(photos: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """SFace's cosine `(N, N)` between every two of N uint8 photos `(N, H, W, 3)`, each face
+    aligned by its five points `(N, 5, 2)`."""
+    features = features_of_images(photos, points)
+    return cosine(features[:, None], features[None])
+
+
 def pair_cosines(photos: np.ndarray, points: np.ndarray,
                  identities: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """SFace's cosine over every pair of uint8 photos `(N, H, W, 3)`, each face aligned by its
-    five points `(N, 5, 2)`: `(different, same)`, the cosines of the pairs of different
-    identities (ids `(N,)`) and of the pairs of one identity, each `(pairs,)`."""
-    features = features_of_images(photos, points)
-    scores = cosine(features[:, None], features[None])
+    """`(different, same)`: SFace's cosines (`cosine_matrix`) of the pairs of photos of
+    different identities (ids `(N,)`) and of the pairs of one identity, each `(pairs,)`."""
+    scores = cosine_matrix(photos, points)
     ids = np.asarray(identities)
     upper = np.triu(np.ones_like(scores, dtype=bool), k=1)
     same = ids[:, None] == ids[None]
