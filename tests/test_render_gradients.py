@@ -305,3 +305,17 @@ def test_vertex_normals_match_a_loop_over_faces_for_each_image():
     expected = torch.nn.functional.normalize(expected, dim=-1, eps=1e-12)
     torch.testing.assert_close(face3d.vertex_normals(vertices, faces), expected, rtol=0,
                                atol=1e-12)
+
+
+def test_cross_matches_torch_and_its_gradient_finite_differences():
+    """The written-out cross product against `torch.linalg.cross` on random float64 vectors
+    with a batch shape, the right-hand rule on the axes, and its gradient against finite
+    differences."""
+    from unmasklib.face3d.shading import cross
+
+    generator = torch.Generator().manual_seed(3)
+    a, b = (torch.randn(5, 4, 3, generator=generator, dtype=torch.float64) for _ in range(2))
+    torch.testing.assert_close(cross(a, b), torch.linalg.cross(a, b), rtol=0, atol=1e-15)
+    x, y = torch.eye(3, dtype=torch.float64)[:2]
+    torch.testing.assert_close(cross(x, y), torch.tensor([0.0, 0, 1], dtype=torch.float64))
+    assert torch.autograd.gradcheck(cross, (a[:2].requires_grad_(), b[:2].requires_grad_()))

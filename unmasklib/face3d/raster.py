@@ -176,7 +176,9 @@ class Fragments:
     def interpolate(self, values: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
         """Per-vertex values `(B, V, C)` -> `(N, C)` at the covered pixels."""
         corners = _corner_values(values, faces, self.batch, self.triangle)
-        return torch.einsum("nkc,nk->nc", corners, self.bary)
+        # A broadcast product and a sum, not einsum: einsum makes this N tiny matrix
+        # products, whose backward copies the corners into another layout first.
+        return (corners * self.bary[..., None]).sum(1)
 
     def to_image(self, values: torch.Tensor) -> torch.Tensor:
         """`(N, C)` -> `(B, H, W, C)`, zero on background."""

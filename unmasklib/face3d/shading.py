@@ -71,6 +71,14 @@ def irradiance_by_image(normals: torch.Tensor, sh: torch.Tensor,
     return torch.cat([part @ light.T for part, light in zip(basis.split(counts), sh, strict=True)])
 
 
+def cross(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The cross product of `(..., 3)` vectors, written out: on the CPU, forward and backward
+    together take about 60 % of `torch.linalg.cross`'s time on a face model's triangles."""
+    ax, ay, az = a.unbind(-1)
+    bx, by, bz = b.unbind(-1)
+    return torch.stack([ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx], -1)
+
+
 def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     """Area-weighted unit vertex normals `(B, V, 3)` of a mesh `(B, V, 3)`, faces `(F, 3)`.
 
@@ -83,7 +91,7 @@ def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     rows = vertices.transpose(0, 1).reshape(count, batch * 3)
     v0, v1, v2 = (rows.index_select(0, faces[:, k]).view(len(faces), batch, 3)
                   for k in range(3))
-    face_normals = torch.linalg.cross(v1 - v0, v2 - v0)  # (F, B, 3), length = twice the area
+    face_normals = cross(v1 - v0, v2 - v0)  # (F, B, 3), length = twice the area
     # Each face adds its normal to its three corners, in one scatter.
     normals = rows.new_zeros(count, batch * 3).index_add(
         0, faces.T.reshape(-1), face_normals.repeat(3, 1, 1).view(3 * len(faces), batch * 3))
