@@ -72,25 +72,17 @@ def test_a_masked_face_keeps_its_hidden_expressions_and_a_bare_one_does_not(mode
 def test_with_nothing_visible_the_prior_keeps_the_start(model, faces):
     _, images, start = faces
     fit = FaceFit(model, SIZE, steps=5, lr=0.04, prior_weight=3e-4)
-    fitted = fit(images, torch.ones(4, 1, SIZE, SIZE), start)
-    light = model.layout.slice("lighting")
-    others = torch.ones(start.shape[1], dtype=torch.bool)
-    others[light] = False
-    assert torch.equal(fitted[:, others], start[:, others])
-    # The light is made one light tinted per channel, which the drawn one is to float32.
-    torch.testing.assert_close(fitted[:, light], start[:, light], rtol=0, atol=1e-6)
+    assert torch.equal(fit(images, torch.ones(4, 1, SIZE, SIZE), start), start)
     assert torch.equal(FaceFit(model, SIZE, 0, 0.04, 3e-4)(images, lower_half(4), start), start)
 
 
 def test_each_face_is_fitted_on_its_own(model, faces):
     _, images, start = faces
-    fit = FaceFit(model, SIZE, steps=5, lr=0.04, prior_weight=3e-4)
+    fit = FaceFit(model, SIZE, steps=10, lr=0.04, prior_weight=3e-4)
     together = fit(images, lower_half(4), start)
     alone = torch.cat([fit(images[i:i + 1], lower_half(1), start[i:i + 1]) for i in range(4)])
-    # Batched kernels round differently per batch (an ulp, grown over 5 steps); a face that
-    # felt the others' pixels or region sizes would differ by Adam steps of ~0.04 from the
-    # first step. Not more steps: after a rasterisation, a pixel whose triangle flips on an
-    # ulp can move a face's fit by 0.01 either way.
+    # Batched kernels round differently per batch (an ulp, grown over 10 steps); a face that
+    # felt the others' pixels or region sizes would differ by Adam steps of ~0.04.
     torch.testing.assert_close(together, alone, atol=1e-4, rtol=0)
 
 
@@ -154,19 +146,3 @@ def test_five_points_alone_turn_the_face_to_them(model, faces):
     # unknown points (NaN) leave the fit as it is without them: here, nothing moves
     unknown = fit(images, hidden, start, torch.full((4, 5, 2), torch.nan))
     assert torch.equal(unknown, start)
-
-
-def test_the_fitted_light_is_one_light_tinted_per_channel(model, faces):
-    """Started from a light of another colour from each direction, the fit returns a light
-    whose SH coefficients `(3, 9)` have rank one (as the data's), and the photo is matched."""
-    from unmasklib.face3d.shading import lighting_from_coeffs
-
-    truth, images, start = faces
-    light = model.layout.slice("lighting")
-    chromatic = start.clone()
-    chromatic[:, light] += 0.1 * torch.randn(4, 27, generator=torch.Generator().manual_seed(5))
-    fitted = FaceFit(model, SIZE, steps=40, lr=0.04, prior_weight=0.0)(
-        images, torch.zeros(4, 1, SIZE, SIZE), chromatic)
-    strengths = torch.linalg.svdvals(lighting_from_coeffs(fitted[:, light]))
-    assert torch.all(strengths[:, 1] < 1e-5 * strengths[:, 0])
-    assert torch.linalg.svdvals(lighting_from_coeffs(chromatic[:, light]))[:, 1].min() > 0.05

@@ -319,21 +319,3 @@ def test_cross_matches_torch_and_its_gradient_finite_differences():
     x, y = torch.eye(3, dtype=torch.float64)[:2]
     torch.testing.assert_close(cross(x, y), torch.tensor([0.0, 0, 1], dtype=torch.float64))
     assert torch.autograd.gradcheck(cross, (a[:2].requires_grad_(), b[:2].requires_grad_()))
-
-
-def test_tinted_light_keeps_the_data_light_and_is_the_nearest_rank_one_light(model):
-    """A light the data draws (one light scaled per channel) comes back as it was; another
-    becomes rank one, no farther from it than the rank-one light through its channel mean."""
-    from unmasklib.face3d.shading import lighting_from_coeffs, tinted_light
-
-    light = model.layout.slice("lighting")
-    drawn = model.sample_coeffs(6, torch.Generator().manual_seed(2))[:, light].double()
-    torch.testing.assert_close(tinted_light(drawn), drawn, rtol=0, atol=1e-6)  # float32 draws
-    other = drawn + 0.2 * torch.randn(6, 27, generator=torch.Generator().manual_seed(4),
-                                      dtype=torch.float64)
-    sh, tinted = lighting_from_coeffs(other), lighting_from_coeffs(tinted_light(other))
-    assert torch.all(torch.linalg.svdvals(tinted)[:, 1] < 1e-9)
-    mean = sh.mean(1, keepdim=True)
-    gains = (sh * mean).sum(-1, keepdim=True) / mean.square().sum(-1, keepdim=True)
-    through_mean = gains * mean
-    assert torch.all((tinted - sh).norm(dim=(1, 2)) <= (through_mean - sh).norm(dim=(1, 2)))

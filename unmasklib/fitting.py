@@ -31,7 +31,6 @@ from .alignment import five_points
 from .config import Profile
 from .devices import in_batches
 from .face3d import MorphableModel, render_faces
-from .face3d.shading import tinted_light
 from .losses import coefficient_scales, photometric_errors
 from .metrics import LANDMARK_REGIONS
 
@@ -131,22 +130,6 @@ class FaceFit:
                           batch_size=batch_size,
                           device=self.face_model.device, desc="N3D + fit" if progress else None)
 
-    def _tint_light(self, start: torch.Tensor, change: torch.Tensor,
-                    step: torch.Tensor) -> None:
-        """Put each face's fitted light back onto the lights the data draws: one light,
-        tinted per channel (`face3d.shading.tinted_light`). Left free, the fit gives each
-        colour channel a light of its own direction and tints a real face from below against
-        above (the astronaut's painted lower face turned green). In float64, and only where
-        the light is off by more than rounding: Adam's normalised steps would turn the
-        projection's rounding on an otherwise still light into steps of the full rate."""
-        light = self.face_model.layout.slice("lighting")
-        with torch.no_grad():
-            current = (start + change * step)[:, light].double()
-            tinted = tinted_light(current)
-            off = (tinted - current).abs().amax(1, keepdim=True) > 1e-6
-            back = ((tinted - start[:, light]) / step[:, light]).to(change)
-            change[:, light] = torch.where(off, back, change[:, light])
-
     def _fit_batch(self, images: torch.Tensor, occlusion: torch.Tensor, coeffs: torch.Tensor,
                    points: torch.Tensor) -> torch.Tensor:
         start = coeffs.detach().to(self.face_model.dtype)
@@ -174,6 +157,4 @@ class FaceFit:
                 optimiser.zero_grad()
                 energy.sum().backward()
                 optimiser.step()
-                if "lighting" in self.blocks:
-                    self._tint_light(start, change, step)
         return (start + change * step).detach()

@@ -126,15 +126,3 @@ def with_light_direction(lighting: torch.Tensor, azimuth: float | torch.Tensor,
     strength = sh[..., _FIRST_BAND].norm(dim=-1, keepdim=True)  # (B, 3, 1)
     sh[..., _FIRST_BAND] = strength * direction.expand(len(sh), 3).unsqueeze(1)
     return (sh - lighting_from_coeffs(torch.zeros_like(lighting))).reshape(-1, 27)
-
-
-def tinted_light(lighting: torch.Tensor) -> torch.Tensor:
-    """The lighting block `(B, 27)` turned into the nearest light that is one light in every
-    colour channel, only stronger or weaker per channel (SH coefficients `(3, 9)` of rank one,
-    the best approximation in the least-squares sense), as a lighting block: the light the
-    data draws (`model.LIGHT_TINT_STD`). A light of another colour from each direction can
-    tint one part of a face against another, which no real room light does."""
-    sh = lighting_from_coeffs(lighting)
-    left, strength, right = torch.linalg.svd(sh, full_matrices=False)
-    rank_one = strength[:, :1, None] * left[:, :, :1] @ right[:, :1, :]
-    return (rank_one - lighting_from_coeffs(torch.zeros_like(lighting))).reshape(-1, 27)
