@@ -146,3 +146,32 @@ def test_five_points_alone_turn_the_face_to_them(model, faces):
     # unknown points (NaN) leave the fit as it is without them: here, nothing moves
     unknown = fit(images, hidden, start, torch.full((4, 5, 2), torch.nan))
     assert torch.equal(unknown, start)
+
+
+def test_an_outlier_scale_keeps_hair_over_the_forehead_from_colouring_the_fit(model):
+    """Hair (a dark brown band over the top 40 % of each face) that the face model cannot
+    draw: the plain colour distance bends the fitted skin and light towards it, the bounded
+    one (`outlier_scale`) leaves it out and recovers the skin under it."""
+    truth = model.sample_coeffs(4, torch.Generator().manual_seed(3))
+    clean = render_faces(model, truth, SIZE)
+    layout = model.layout
+    start = truth.clone()
+    start[:, layout.slice("texture")] += 0.5
+    start[:, layout.slice("lighting")] += 0.1
+    rows = torch.arange(SIZE).view(1, 1, SIZE, 1)
+    hair = ((rows < 26) & (clean.face_mask > 0.5)).float()
+    brown = torch.tensor([-0.5, -0.6, -0.75]).view(1, 3, 1, 1).expand_as(clean.image)
+    photo = torch.where(hair > 0.5, brown, clean.image)
+    skin = clean.face_mask * (1 - hair)
+
+    def skin_error(outlier_scale):
+        fit = FaceFit(model, SIZE, steps=80, lr=0.04, prior_weight=0.0,
+                      blocks=("texture", "lighting"), outlier_scale=outlier_scale)
+        fitted = render_faces(model, fit(photo, torch.zeros(4, 1, SIZE, SIZE), start), SIZE)
+        return photometric_errors(fitted.image, clean.image, skin)
+
+    plain, bounded = skin_error(None), skin_error(0.1)
+    assert bounded.max() < 0.015
+    assert torch.all(bounded < plain) and plain.mean() > 2 * bounded.mean()
+    with pytest.raises(ValueError, match="outlier_scale"):
+        FaceFit(model, SIZE, steps=1, lr=0.04, prior_weight=0.0, outlier_scale=0.0)

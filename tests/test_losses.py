@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -269,3 +270,32 @@ def test_a_component_that_changes_nothing_costs_almost_nothing(model):
     plain = L.coefficient_scales(model.layout)
     weighted = L.coefficient_scales(model.layout, scales)
     assert torch.allclose(weighted * L.visibility_weights(flat), plain, rtol=1e-5)
+
+
+def test_bounded_distance_is_the_distance_near_zero_and_bounded_far_away():
+    distance = torch.tensor([0.0, 0.01, 0.1, 0.3, 10.0], dtype=torch.float64, requires_grad=True)
+    bounded = L.bounded_distance(distance, 0.1)
+    expected = 0.1 * torch.tensor([math.atan(d / 0.1) for d in distance.tolist()],
+                                  dtype=torch.float64)
+    assert torch.allclose(bounded, expected, atol=1e-12)
+    assert float(bounded[1]) == pytest.approx(0.01, rel=5e-3)  # ~ the distance well under 0.1
+    assert float(bounded[-1]) < 0.1 * math.pi / 2
+    bounded.sum().backward()                                  # slope 1 / (1 + (d / s)^2)
+    assert torch.allclose(distance.grad, 1 / (1 + (distance.detach() / 0.1) ** 2), atol=1e-12)
+    assert float(distance.grad[3]) == pytest.approx(0.1)      # three scales out: a tenth
+    with pytest.raises(ValueError, match="outlier scale"):
+        L.bounded_distance(distance, 0.0)
+
+
+def test_photometric_errors_with_an_outlier_scale_average_the_bounded_distances():
+    generator = torch.Generator().manual_seed(0)
+    render = torch.rand(2, 3, 5, 5, generator=generator) * 2 - 1
+    target = torch.rand(2, 3, 5, 5, generator=generator) * 2 - 1
+    region = (torch.rand(2, 1, 5, 5, generator=generator) > 0.4).float()
+    errors = L.photometric_errors(render, target, region, outlier_scale=0.2)
+    for b in range(2):
+        pixels = [(render[b, :, y, x] - target[b, :, y, x]) / 2
+                  for y in range(5) for x in range(5) if region[b, 0, y, x] > 0]
+        by_hand = [0.2 * math.atan(math.sqrt(float(p.square().sum()) + L.PHOTO_EPS) / 0.2)
+                   for p in pixels]
+        assert float(errors[b]) == pytest.approx(sum(by_hand) / len(by_hand), rel=1e-5)

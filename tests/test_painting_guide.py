@@ -6,7 +6,7 @@ import torch
 
 from unmasklib.face3d import load_face_model, render_faces
 from unmasklib.images import erode, push_pull_fill
-from unmasklib.painting import SILHOUETTE_MARGIN, photo_matched_render
+from unmasklib.painting import AGREEMENT, SILHOUETTE_MARGIN, photo_matched_render, region_median
 
 
 def test_push_pull_keeps_the_known_pixels_and_fills_a_constant_with_itself():
@@ -97,3 +97,32 @@ def test_mask_remnants_and_the_silhouette_do_not_tint_the_guide():
     guide = photo_matched_render(render, photo, occlusion)
     inside_face = ((occlusion > 0.5) & (face > 0.5)).expand_as(guide)
     assert (guide - render.image)[inside_face].abs().max() < 1e-5
+
+
+def test_a_cast_beyond_the_agreement_is_carried_and_hair_over_the_face_is_not():
+    """The photo darker than the render all over by more than `AGREEMENT` (a fitted face
+    paler than the photo's, as on the astronaut), and grey hair over the top of the face:
+    the cast is the face's typical difference and is carried under the occlusion; the hair,
+    far from it, is left out. (Grey hair: dark hair over the render's painted cap, itself
+    dark, would differ from it by about the cast.)"""
+    render, occlusion = scene()
+    face = render.face_mask
+    cast = torch.tensor([-0.45, -0.4, -0.35]).view(1, 3, 1, 1)
+    assert cast.abs().max() > AGREEMENT
+    rows = torch.arange(64).view(1, 1, 64, 1)
+    hair = ((rows < 20) & (face > 0.5)).expand_as(render.image)
+    photo = torch.where(hair, torch.full_like(render.image, 0.9), render.image + cast)
+    guide = photo_matched_render(render, photo, occlusion)
+    inside_face = ((occlusion > 0.5) & (face > 0.5)).expand_as(guide)
+    expected = (render.image + cast).clamp(-1, 1)
+    assert (guide - expected)[inside_face].abs().max() < 1e-5
+
+
+def test_region_median_is_each_channels_median_over_the_region():
+    values = torch.arange(2 * 2 * 9, dtype=torch.float32).reshape(2, 2, 3, 3)
+    region = torch.zeros(2, 1, 3, 3)
+    region[0, 0, 0, :] = 1           # values 0, 1, 2 and 9, 10, 11: medians 1 and 10
+    region[1, 0, :, 0] = 1
+    region[1, 0, 2, 2] = 1           # 18, 21, 24, 26 and 27, 30, 33, 35: lower middles 21, 30
+    assert torch.equal(region_median(values, region), torch.tensor([[1.0, 10.0], [21.0, 30.0]]))
+    assert torch.equal(region_median(values, torch.zeros(2, 1, 3, 3)), torch.zeros(2, 2))

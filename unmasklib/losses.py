@@ -160,12 +160,27 @@ def photometric_loss(render: torch.Tensor, target: torch.Tensor, face_mask: torc
 
 
 def photometric_errors(render: torch.Tensor, target: torch.Tensor, face_mask: torch.Tensor,
-                       visible: torch.Tensor | None = None) -> torch.Tensor:
+                       visible: torch.Tensor | None = None,
+                       outlier_scale: float | None = None) -> torch.Tensor:
     """`(B,)`: `photometric_loss` of each sample on its own (the mean over its own region,
-    0 where that is empty), so that one sample's value does not depend on the others'."""
+    0 where that is empty), so that one sample's value does not depend on the others'.
+    With `outlier_scale`, each pixel's distance is `bounded_distance`d first."""
     region = face_mask if visible is None else face_mask * visible
-    return ((colour_distance(render, target) * region).sum((1, 2, 3))
-            / region.sum((1, 2, 3)).clamp(min=1))
+    distance = colour_distance(render, target)
+    if outlier_scale is not None:
+        distance = bounded_distance(distance, outlier_scale)
+    return (distance * region).sum((1, 2, 3)) / region.sum((1, 2, 3)).clamp(min=1)
+
+
+def bounded_distance(distance: torch.Tensor, scale: float) -> torch.Tensor:
+    """`scale * atan(distance / scale)`, elementwise, for distances >= 0: the distance itself
+    where it is well under `scale`, never more than `scale * pi / 2`. Its slope, 1 / (1 +
+    (distance / scale)^2), fades with the square of the distance, so a pixel the face model
+    cannot explain (hair over the forehead, a collar beside the jaw, a mask remnant) pulls a
+    fit hardly at all, while a pixel close to the render pulls as with the plain distance."""
+    if scale <= 0:
+        raise ValueError(f"outlier scale must be > 0, got {scale}")
+    return scale * torch.atan(distance / scale)
 
 
 def colour_distance(render: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

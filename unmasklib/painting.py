@@ -26,9 +26,12 @@ from .models import InpaintingGenerator
 # Face pixels this close to the render's silhouette do not say how the photo differs from the
 # render: where the photo's outline is a pixel off, they compare skin with background.
 SILHOUETTE_MARGIN = 2
-# Nor do visible face pixels that differ from the render by more than this in some channel
-# ([-1, 1] units): a mask remnant beside N3D's map, hair over the forehead, the background
-# past a misplaced outline. Filled in, they would tint the whole painting.
+# Nor do visible face pixels whose difference from the render is further than this, in some
+# channel ([-1, 1] units), from the face's typical difference (its median): a mask remnant
+# beside N3D's map, hair over the forehead, the background past a misplaced outline. Filled
+# in, they would tint the whole painting. The typical difference itself is the photo's and
+# is kept: on a photo the fitted face can be darker or paler all over (the astronaut's by 15
+# in L*), and a test against the render itself threw away the very pixels that say so.
 AGREEMENT = 0.3
 
 
@@ -37,15 +40,26 @@ def photo_matched_render(render: RenderOutput, masked: torch.Tensor,
     """The render `(B, 3, H, W)` in [-1, 1] made to agree with the visible photo: equal to
     `masked` `(B, 3, H, W)` in [-1, 1] outside `occlusion` `(B, 1, H, W)` in {0, 1}; inside
     it, on the face, the render plus the photo-minus-render difference of the visible face
-    (`SILHOUETTE_MARGIN` pixels inside its outline, where it is under `AGREEMENT`) filled in
-    smoothly; off the face, the visible pixels off the face filled in."""
+    (`SILHOUETTE_MARGIN` pixels inside its outline, where it is within `AGREEMENT` of its
+    median) filled in smoothly; off the face, the visible pixels off the face filled in."""
     visible, face = 1 - occlusion, render.face_mask
     difference = masked - render.image
-    agrees = (difference.abs().amax(1, keepdim=True) < AGREEMENT).to(masked)
-    offset = push_pull_fill(difference, visible * erode(face, SILHOUETTE_MARGIN) * agrees)
+    compared = visible * erode(face, SILHOUETTE_MARGIN)
+    typical = region_median(difference, compared)[..., None, None]
+    agrees = ((difference - typical).abs().amax(1, keepdim=True) < AGREEMENT).to(masked)
+    offset = push_pull_fill(difference, compared * agrees)
     surround = push_pull_fill(masked, visible * (1 - face))
     inside = torch.where(face > 0.5, render.image + offset, surround).clamp(-1, 1)
     return torch.where(occlusion > 0.5, inside, masked)
+
+
+def region_median(values: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
+    """`(B, C)`: the median of each channel of `values` `(B, C, H, W)` over the pixels where
+    `region` `(B, 1, H, W)` is 1 (the lower middle value for an even count); 0 where the
+    region is empty."""
+    outside = (region < 0.5).expand_as(values)
+    medians = values.masked_fill(outside, float("nan")).flatten(2).nanmedian(2).values
+    return medians.nan_to_num(0.0)
 
 
 def render_guide(generator: InpaintingGenerator, render: RenderOutput, masked: torch.Tensor,
