@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from unmasklib.face3d import load_face_model, render_faces
-from unmasklib.images import erode, push_pull_fill
-from unmasklib.painting import AGREEMENT, SILHOUETTE_MARGIN, photo_matched_render, region_median
+from unmasklib.images import erode, push_pull_fill, region_median
+from unmasklib.painting import AGREEMENT, SILHOUETTE_MARGIN, photo_matched_render
 
 
 def test_push_pull_keeps_the_known_pixels_and_fills_a_constant_with_itself():

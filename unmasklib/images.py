@@ -100,6 +100,15 @@ def push_pull_fill(values: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
     return estimate
 
 
+def region_median(values: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
+    """`(B, C)`: the median of each channel of `values` `(B, C, H, W)` over the pixels where
+    `region` `(B, 1, H, W)` is 1 (the lower middle value for an even count); 0 where the
+    region is empty."""
+    outside = (region < 0.5).expand_as(values)
+    medians = values.masked_fill(outside, float("nan")).flatten(2).nanmedian(2).values
+    return medians.nan_to_num(0.0)
+
+
 def paste(base: np.ndarray, overlay: torch.Tensor, where: torch.Tensor) -> np.ndarray:
     """uint8 images `(B, H, W, 3)` with `overlay` `(B, 3, H, W)` in [-1, 1] pasted where
     `where` `(B, H, W)` is True; elsewhere the result is `base`, bit for bit."""

@@ -20,7 +20,7 @@ import torch
 from .devices import device_of, in_batches
 from .face3d import MorphableModel, RenderOutput, render_faces
 from .guidance import Guidance
-from .images import erode, push_pull_fill
+from .images import erode, push_pull_fill, region_median
 from .models import InpaintingGenerator
 
 # Face pixels this close to the render's silhouette do not say how the photo differs from the
@@ -51,15 +51,6 @@ def photo_matched_render(render: RenderOutput, masked: torch.Tensor,
     surround = push_pull_fill(masked, visible * (1 - face))
     inside = torch.where(face > 0.5, render.image + offset, surround).clamp(-1, 1)
     return torch.where(occlusion > 0.5, inside, masked)
-
-
-def region_median(values: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
-    """`(B, C)`: the median of each channel of `values` `(B, C, H, W)` over the pixels where
-    `region` `(B, 1, H, W)` is 1 (the lower middle value for an even count); 0 where the
-    region is empty."""
-    outside = (region < 0.5).expand_as(values)
-    medians = values.masked_fill(outside, float("nan")).flatten(2).nanmedian(2).values
-    return medians.nan_to_num(0.0)
 
 
 def render_guide(generator: InpaintingGenerator, render: RenderOutput, masked: torch.Tensor,
