@@ -22,16 +22,15 @@ import argparse
 import itertools
 from pathlib import Path
 
-import matplotlib.cbook
 import numpy as np
-import skimage.data
+from real_photos import PHOTOS, real_photo
 
 from unmasklib import guidance
 from unmasklib.alignment import find_face_points
 from unmasklib.config import get_profile
 from unmasklib.data.folder import mask_photo
 from unmasklib.data.masks import MASK_TYPES
-from unmasklib.images import from_uint8, load_rgb
+from unmasklib.images import from_uint8
 from unmasklib.metrics import real_identity_similarity
 from unmasklib.pipeline import Unmasker
 
@@ -41,7 +40,7 @@ def main() -> None:
     parser.add_argument("--run", default="runs/cpu", help="run folder with trained networks")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0],
                         help="mask styles drawn per type (mask_photo's seed)")
-    parser.add_argument("--photo", choices=("astronaut", "hopper"), default="astronaut")
+    parser.add_argument("--photo", choices=PHOTOS, default="astronaut")
     parser.add_argument("--bands", type=int, nargs="+",
                         help="snap within these many crop pixels (default: the profile's)")
     parser.add_argument("--rounds", type=int, nargs="+", default=[guidance.SNAP_ROUNDS],
@@ -49,11 +48,7 @@ def main() -> None:
     args = parser.parse_args()
     unmasker = Unmasker.from_run(args.run)
     profile = get_profile(Path(args.run).name)
-    if args.photo == "hopper":
-        with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as file:
-            photo = load_rgb(file)
-    else:
-        photo = skimage.data.astronaut()
+    photo = real_photo(args.photo)
     points = find_face_points(photo)
     truth = from_uint8(photo)[None]
     for band, rounds in itertools.product(args.bands or [profile.occlusion_snap], args.rounds):

@@ -15,16 +15,14 @@ import argparse
 import time
 
 import cv2
-import matplotlib.cbook
 import numpy as np
-import skimage.data
 from bench_real_faces import ASTRONAUT_POINTS
+from real_photos import PHOTOS, real_photo
 
 from unmasklib import alignment
 from unmasklib.alignment import FaceNotFoundError, find_face_points, transform_points
 from unmasklib.data import MASK_KINDS
 from unmasklib.data.folder import mask_photo
-from unmasklib.images import load_rgb
 
 LOOK_SETS = {"0": (0.0,), "0, +-30": (0.0, 30.0, -30.0), "0, +-45": (0.0, 45.0, -45.0),
              "0, +-25, +-50": (0.0, 25.0, -25.0, 50.0, -50.0)}
@@ -32,16 +30,15 @@ LOOK_SETS = {"0": (0.0,), "0, +-30": (0.0, 30.0, -30.0), "0, +-45": (0.0, 45.0, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--photo", choices=("hopper", "astronaut"), default="hopper")
+    parser.add_argument("--photo", choices=PHOTOS, default="hopper")
     parser.add_argument("--rolls", type=float, nargs="+", default=[0, 15, 30, 45, -30, -45, 60])
     args = parser.parse_args()
     if args.photo == "hopper":
-        with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as file:
-            photo = load_rgb(file)
+        photo = real_photo("hopper")
         alignment.LOOK_ROLLS = (0.0,)  # the photo is upright: the truth owes nothing to turns
         points = find_face_points(photo)
     else:
-        photo, points = skimage.data.astronaut(), ASTRONAUT_POINTS
+        photo, points = real_photo("astronaut"), ASTRONAUT_POINTS
     centre = tuple(points[:2].mean(0))
     print(f"{args.photo}, rolled by {args.rolls} degrees about the eyes' midpoint; mean "
           f"five-point error in eye distances (largest; faces not found)")

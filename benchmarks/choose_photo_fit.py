@@ -21,25 +21,17 @@ import argparse
 import statistics
 from pathlib import Path
 
-import matplotlib.cbook
-import skimage.data
 import torch
+from real_photos import PHOTOS, real_photo
 
 from unmasklib.alignment import find_face_points
 from unmasklib.config import get_profile
 from unmasklib.data.folder import mask_photo
 from unmasklib.data.masks import MASK_TYPES
 from unmasklib.fitting import PHOTO_POINT_WEIGHT, FaceFit
-from unmasklib.images import from_uint8, load_rgb
+from unmasklib.images import from_uint8
 from unmasklib.metrics import colour_error, psnr, real_identity_similarity
 from unmasklib.pipeline import Unmasker
-
-
-def load_photo(name: str):
-    if name == "hopper":
-        with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as file:
-            return load_rgb(file)
-    return skimage.data.astronaut()
 
 
 def parse_scale(text: str) -> float | None:
@@ -49,8 +41,8 @@ def parse_scale(text: str) -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, default=Path("runs/cpu"))
-    parser.add_argument("--photos", nargs="+", choices=("hopper", "astronaut"),
-                        default=["hopper", "astronaut"])
+    parser.add_argument("--photos", nargs="+", choices=PHOTOS,
+                        default=list(PHOTOS))
     parser.add_argument("--scales", nargs="+", type=parse_scale,
                         default=[None, 0.05, 0.1, 0.2])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -58,10 +50,10 @@ def main() -> None:
     profile = get_profile(args.run.name)
     unmasker = Unmasker.from_run(args.run)
     for name in args.photos:
-        photo = load_photo(name)
+        photo = real_photo(name)
         truth = from_uint8(photo)[None]
         points = find_face_points(photo)
-        worn_masks = [(kind, seed, *mask_photo(photo, points, kind, seed=seed))
+        worn_masks = [(kind, *mask_photo(photo, points, kind, seed=seed))
                       for kind in MASK_TYPES for seed in args.seeds]
         role = "chosen on" if name == "hopper" else "test photo, not chosen on"
         print(f"\n{name} ({role}), {len(worn_masks)} masks ({', '.join(MASK_TYPES)} x seeds "
@@ -72,7 +64,7 @@ def main() -> None:
             unmasker.fit = FaceFit.of_profile(profile, unmasker.face_model, PHOTO_POINT_WEIGHT,
                                               scale)
             rows = []
-            for kind, _, masked, worn in worn_masks:
+            for kind, masked, worn in worn_masks:
                 result = unmasker.unmask(masked, find_face=True, seed=0)
                 image = from_uint8(result.image)[None]
                 painted = torch.from_numpy(worn & result.occlusion)[None, None].float()

@@ -12,10 +12,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import matplotlib.cbook
 import numpy as np
 import torch
-from PIL import Image
+from real_photos import real_photo
 
 from unmasklib import Unmasker
 from unmasklib.alignment import find_face_points, five_points, transform_points
@@ -37,8 +36,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     profile = get_profile(args.profile)
     unmasker = Unmasker.from_run(args.run, profile)
-    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as file:
-        photo = np.asarray(Image.open(file).convert("RGB"))
+    photo = real_photo("hopper")
     truth = find_face_points(photo)
     errors = {weight: [] for weight in args.weights}
     for kind in (kind for kind in MASK_KINDS if kind != "none"):

@@ -23,11 +23,10 @@ from __future__ import annotations
 import argparse
 import time
 
-import matplotlib.cbook
 import numpy as np
-import skimage.data
 import torch
 from PIL import Image
+from real_photos import real_photo
 
 from unmasklib.alignment import alignment_to, find_face_points, transform_points, warp_to_crop
 from unmasklib.data.folder import pseudo_ground_truth
@@ -35,7 +34,7 @@ from unmasklib.data.synthetic import draw_coefficients, looks_of, render_masked_
 from unmasklib.evaluation.realism import cosine_matrix, five_points_of
 from unmasklib.face3d import MorphableModel, load_face_model, render_faces
 from unmasklib.face3d.layout import CoeffLayout
-from unmasklib.images import from_uint8, load_rgb, to_uint8
+from unmasklib.images import from_uint8, to_uint8
 from unmasklib.real_faces import SAME_PERSON_COSINE
 
 IMAGE_SIZE = 256
@@ -138,8 +137,7 @@ def real_people_fitted(model: MorphableModel) -> tuple[np.ndarray, np.ndarray, n
     ground truth is (`data.folder.pseudo_ground_truth`). Returns the crops and the fits'
     renders over them, uint8 `(2, S, S, 3)` each, and SFace's cosines `(4, 4)` between the
     two crops and the two renders, in that order."""
-    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as file:
-        photos = [skimage.data.astronaut(), load_rgb(file)]
+    photos = [real_photo("astronaut"), real_photo("hopper")]
     crops, points = [], []
     for photo in photos:
         found = find_face_points(photo)
