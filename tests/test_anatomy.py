@@ -312,3 +312,78 @@ def test_empty_batch_and_background_shape(model):
     assert out.image.shape == (0, 3, 32, 32) and out.landmarks.shape == (0, 68, 2)
     with pytest.raises(ValueError, match="background"):
         face3d.render_faces(model, model.zero_coeffs(3), 32, background=torch.zeros(2, 3, 32, 32))
+
+
+@pytest.mark.parametrize("name, check", [
+    # (landmark displacements d (68, 3) in model units at +1, y up, z towards the camera)
+    ("eye_size", lambda d: d[36, 0] < -0.005 < 0.005 < d[39, 0] and d[37, 1] > 0 > d[41, 1]),
+    ("eye_height", lambda d: (d[36:48, 1] > 0.01).all()),
+    ("eye_slant", lambda d: d[36, 1] > 0.005 and d[39, 1] < -0.005),
+    ("eye_depth", lambda d: (d[36:48, 2] < -0.005).all()),
+    ("nose_length", lambda d: d[33, 1] < -0.02 and abs(d[27, 1]) < 0.3 * abs(d[33, 1])),
+    ("nose_width", lambda d: d[31, 0] < -0.005 and d[35, 0] > 0.005),
+    ("nose_bridge", lambda d: d[27, 2] > 0.02 and abs(d[33, 2]) < 0.2 * d[27, 2]),
+    ("nose_tip", lambda d: d[30, 1] > 0.01),
+    ("mouth_width", lambda d: d[48, 0] < -0.01 and d[54, 0] > 0.01),
+    ("upper_lip", lambda d: d[51, 1] > 0.005 and abs(d[57, 1]) < 1e-4 and abs(d[62, 1]) < 1e-4),
+    ("lower_lip", lambda d: d[57, 1] < -0.005 and abs(d[51, 1]) < 1e-4),
+    ("mouth_height", lambda d: (d[48:68, 1] > 0.01).all()),
+    ("chin_width", lambda d: d[7, 0] < -0.005 and d[9, 0] > 0.005 and abs(d[8, 0]) < 1e-6),
+    ("chin_projection", lambda d: d[8, 2] > 0.03),
+    ("cheek_fullness", lambda d: d[3, 0] < -0.002 and d[13, 0] > 0.002),
+    ("face_taper", lambda d: d[17, 0] < -0.005 and d[5, 0] > 0.005),
+    ("brow_height", lambda d: (d[17:27, 1] > 0.01).all()),
+])
+def test_named_identity_traits(model, name, check):
+    """Each named shape trait moves the landmarks its name says, keeps the face mirror-
+    symmetric, and leaves the far features alone: eye traits the mouth, mouth traits the eyes."""
+    basis = model.identity_basis[model.identity_names.index(name)]
+    d = basis[model.landmark_index]
+    assert check(d)
+    a, b = (list(side) for side in zip(*MIRROR_PAIRS, strict=True))
+    torch.testing.assert_close(d[a, 0], -d[b, 0], rtol=0, atol=1e-5)
+    torch.testing.assert_close(d[a, 1:], d[b, 1:], rtol=0, atol=1e-5)
+    far = {"eye": slice(48, 68), "mouth": slice(36, 48), "upper": slice(36, 48),
+           "lower": slice(36, 48)}.get(name.split("_")[0])
+    if far is not None:
+        assert d[far].abs().max() < 1e-3
+
+
+def test_skin_tone_spans_light_to_very_dark(model):
+    """Skin tone at -2 / +2.5 standard deviations gives a very light / a very dark cheek, both
+    skin-hued (red > green > blue); undertone moves the hue and not the lightness."""
+    cheek = model.landmark_index[3]  # a jaw point, on bare skin
+
+    def cheek_colour(**traits):
+        coeffs, start = model.layout.zeros(1), model.layout.slice("texture").start
+        for trait, value in traits.items():
+            coeffs[0, start + model.texture_names.index(trait)] = value
+        return model.decode(coeffs)[1][0, cheek]
+
+    light, dark = cheek_colour(skin_tone=-2.0), cheek_colour(skin_tone=2.5)
+    assert light.mean() > 0.8 and dark.mean() < 0.3
+    for colour in (light, dark, cheek_colour(skin_tone=2.5, undertone=2.0)):
+        assert colour[0] > colour[1] > colour[2]
+    olive, pink = cheek_colour(undertone=1.0), cheek_colour(undertone=-1.0)
+    assert olive[1] - olive[2] > pink[1] - pink[2] + 0.1
+    assert abs(olive.mean() - pink.mean()) < 0.01
+
+
+def test_hairline_trait_moves_the_hairline(model):
+    """+1 darkens the forehead just under the hairline towards the hair's colour (hair lower),
+    -1 lightens the hair just above it; the cheeks keep their colour either way."""
+    x, y = model.mean_shape[:, 0], model.mean_shape[:, 1]
+    front = model.mean_shape[:, 2] > 0.5
+    below = front & (x.abs() < 0.1) & (y > 0.86) & (y < 0.92)
+    above = front & (x.abs() < 0.1) & (y > 0.99) & (y < 1.03)
+    cheeks = front & (x.abs() > 0.3) & (y.abs() < 0.1)
+    k = model.layout.slice("texture").start + model.texture_names.index("hairline")
+    colours = []
+    for value in (-1.0, 0.0, 1.0):
+        coeffs = model.layout.zeros(1)
+        coeffs[0, k] = value
+        colours.append(model.decode(coeffs)[1][0])
+    receded, mean, lower = colours
+    assert lower[below].mean() < mean[below].mean() - 0.1
+    assert receded[above].mean() > mean[above].mean() + 0.1
+    torch.testing.assert_close(lower[cheeks], mean[cheeks], rtol=0, atol=1e-4)
