@@ -32,14 +32,9 @@ EMBEDDED_LAYOUT = CoeffLayout((("identity", 80), ("expression", 44), ("texture",
 EXPRESSION_NAMES = ["jaw_open", "smile", "frown", "pucker", "mouth_left", "mouth_right",
                     "brow_raise", "brow_furrow", "cheek_puff", "lip_press"]
 TEXTURE_NAMES = ["skin_tone", "redness", "lip_colour", "brow_darkness", "eye_colour",
-                 "hair_colour", "undertone", "hair_grey", "eye_green", "under_eyes", "hairline",
-                 "lip_darkness"]
+                 "hair_colour"]
 IDENTITY_NAMES = ["face_width", "face_length", "nose_size", "jaw_width", "chin_length",
-                  "eye_spacing", "lip_fullness", "brow_ridge", "cheekbones", "face_depth",
-                  "eye_size", "eye_height", "eye_slant", "eye_depth", "nose_length",
-                  "nose_width", "nose_bridge", "nose_tip", "mouth_width", "upper_lip",
-                  "lower_lip", "mouth_height", "chin_width", "chin_projection",
-                  "cheek_fullness", "face_taper", "brow_height"]
+                  "eye_spacing", "lip_fullness", "brow_ridge", "cheekbones", "face_depth"]
 
 # Where the features sit on the mean face (model units; the face spans y in [-1.3, 1.25]).
 MOUTH_Y = -0.55      # mouth line (snapped to the nearest grid row)
@@ -313,70 +308,23 @@ def _random_fields(x: np.ndarray, y: np.ndarray, count: int, rng: np.random.Gene
     return fields
 
 
-def _stretch(x: np.ndarray, y: np.ndarray, centre: tuple[float, float], window: np.ndarray,
-             gain: tuple[float, float]) -> np.ndarray:
-    """`(V, 3)`: the part of the face under `window` scaled about `centre` by 1 + gain (x, y).
-
-    With `centre` at (|x0|, y0) and x taken as |x|, both sides scale about their own centre."""
-    cx, cy = centre
-    ax = np.abs(x) if cx else x
-    side = np.sign(x) if cx else np.ones_like(x)
-    return np.stack([gain[0] * side * (ax - cx) * window, gain[1] * (y - cy) * window,
-                     np.zeros_like(x)], -1)
-
-
 def _identity_basis(mesh: _Mesh, rng: np.random.Generator) -> np.ndarray:
-    """Named shape traits (the proportions people differ by, each a localised, smooth
-    deformation at about the size of one standard deviation of real faces), then smooth
-    random fields for what has no name."""
     p = mesh.positions
     x, y, z = p[:, 0], p[:, 1], p[:, 2]
-    ax, side, zero = np.abs(x), np.sign(x), np.zeros_like(x)
-    eyes = _gauss(ax, y, EYE_X, EYE_Y, 0.12, 0.1)
-    eye_area = _gauss(ax, y, EYE_X, EYE_Y + 0.05, 0.2, 0.16)
-    lower_nose = _gauss(x, y, 0, -0.24, 0.13, 0.08)
-    nose_column = _gauss(x, y, 0, -0.05, 0.16, 0.25) * _sigmoid((0.3 - y) / 0.05)
-    mouth = _gauss(x, y, 0, MOUTH_Y, 0.3, 0.14)
-    chin = _gauss(x, y, 0, -1.0, 0.3, 0.16)
-    cheeks = _gauss(ax, y, 0.42, -0.25, 0.17, 0.17)
-    brows = _gauss(ax, y, 0.3, 0.45, 0.22, 0.08)
-    # Lip thickness: each lip stretched away from the mouth line.
-    upper_lip = _gauss(x, y, 0, MOUTH_Y, 0.22, 0.07)
-    lower_lip = _gauss(x, y, 0, MOUTH_Y, 0.22, 0.09)
-
-    def move(dx=zero, dy=zero, dz=zero) -> np.ndarray:
-        return np.stack([dx, dy, dz], -1)
-
+    side, zero = np.sign(x), np.zeros_like(x)
+    eyes = _gauss(np.abs(x), y, EYE_X, EYE_Y, 0.12, 0.1)
     named = {
-        "face_width": move(dx=0.045 * x),
-        "face_length": move(dy=0.04 * y),
-        "nose_size": move(dz=0.25 * _nose(x, y)),
-        "jaw_width": move(dx=0.06 * x * _sigmoid((-0.3 - y) / 0.15)),
-        "chin_length": move(dy=-0.05 * _sigmoid((-0.75 - y) / 0.08)),
-        "eye_spacing": move(dx=0.02 * side * eyes),
-        "lip_fullness": move(dz=0.3 * _lips(x, y)),
-        "brow_ridge": move(dz=0.5 * _brow_ridge(x, y)),
-        "cheekbones": move(dx=0.02 * side * _gauss(ax, y, 0.52, 0.1, 0.12, 0.1),
-                           dz=0.03 * _gauss(ax, y, 0.52, 0.1, 0.12, 0.1)),
-        "face_depth": move(dz=0.05 * (z - z.mean())),
-        "eye_size": _stretch(x, y, (EYE_X, EYE_Y), eyes, (0.16, 0.18)),
-        "eye_height": move(dy=0.045 * eye_area),
-        "eye_slant": move(dy=0.25 * (ax - EYE_X) * eyes),
-        "eye_depth": move(dz=-0.045 * eyes),
-        "nose_length": move(dy=-0.075 * nose_column * np.clip((0.3 - y) / 0.55, 0, 1)),
-        "nose_width": _stretch(x, y, (0, -0.24), lower_nose, (0.3, 0)),
-        "nose_bridge": move(dz=0.045 * _gauss(x, y, 0, 0.12, 0.06, 0.14)),
-        "nose_tip": move(dy=0.035 * _gauss(x, y, 0, -0.22, 0.08, 0.06),
-                         dz=0.015 * _gauss(x, y, 0, -0.19, 0.06, 0.05)),
-        "mouth_width": _stretch(x, y, (0, MOUTH_Y), mouth, (0.2, 0)),
-        "upper_lip": move(dy=0.4 * np.clip(y - MOUTH_Y, 0, None) * upper_lip),
-        "lower_lip": move(dy=0.4 * np.clip(y - MOUTH_Y, None, 0) * lower_lip),
-        "mouth_height": move(dy=0.05 * mouth),
-        "chin_width": _stretch(x, y, (0, -1.0), chin, (0.3, 0)),
-        "chin_projection": move(dz=0.075 * chin),
-        "cheek_fullness": move(dx=0.03 * side * cheeks, dz=0.06 * cheeks),
-        "face_taper": move(dx=0.06 * x * np.clip(y, -1.3, 1.25)),
-        "brow_height": move(dy=0.035 * brows),
+        "face_width": np.stack([0.045 * x, zero, zero], -1),
+        "face_length": np.stack([zero, 0.04 * y, zero], -1),
+        "nose_size": np.stack([zero, zero, 0.25 * _nose(x, y)], -1),
+        "jaw_width": np.stack([0.06 * x * _sigmoid((-0.3 - y) / 0.15), zero, zero], -1),
+        "chin_length": np.stack([zero, -0.05 * _sigmoid((-0.75 - y) / 0.08), zero], -1),
+        "eye_spacing": np.stack([0.02 * side * eyes, zero, zero], -1),
+        "lip_fullness": np.stack([zero, zero, 0.3 * _lips(x, y)], -1),
+        "brow_ridge": np.stack([zero, zero, 0.5 * _brow_ridge(x, y)], -1),
+        "cheekbones": np.stack([0.02 * side * _gauss(np.abs(x), y, 0.52, 0.1, 0.12, 0.1), zero,
+                                0.03 * _gauss(np.abs(x), y, 0.52, 0.1, 0.12, 0.1)], -1),
+        "face_depth": np.stack([zero, zero, 0.05 * (z - z.mean())], -1),
     }
     basis = [named[name] for name in IDENTITY_NAMES]
     remaining = EMBEDDED_LAYOUT.blocks[0][1] - len(basis)
@@ -447,34 +395,19 @@ def _mean_albedo(regions: dict[str, np.ndarray]) -> np.ndarray:
 
 def _texture_basis(mesh: _Mesh, regions: dict[str, np.ndarray],
                    rng: np.random.Generator) -> np.ndarray:
-    """Named colour traits, each about one standard deviation of real people's, then faint
-    random colour fields on the skin. Skin tone spans light to very dark over +-2.5."""
     skin, ones = regions["skin"][:, None], np.ones((len(regions["skin"]), 1))
-    hair, brows = regions["hair"][:, None], regions["brows"][:, None]
-    iris = regions["iris"][:, None] * (1 - regions["pupil"][:, None])
-    x, y = mesh.positions[:, 0], mesh.positions[:, 1]
-    ax = np.abs(x)
-    under_eyes = _gauss(ax, y, EYE_X, EYE_Y - 0.08, 0.1, 0.04)[:, None] * skin
-    hairline = 0.98 - 0.4 * (x / 0.8) ** 2
-    # A band along the hairline: + darkens it towards hair (a lower hairline), - lightens it
-    # (a receding one).
-    band = np.exp(-0.5 * ((y - hairline + 0.03) / 0.05) ** 2)[:, None]
     named = {
-        "skin_tone": -np.array([0.19, 0.155, 0.135]) * skin,   # + darker, - paler
+        "skin_tone": -np.array([0.16, 0.14, 0.12]) * skin,   # + darker, - paler
         "redness": np.array([0.05, -0.02, -0.02]) * (skin * 0.5 + regions["cheeks"][:, None]),
         "lip_colour": np.array([0.08, -0.04, -0.02]) * regions["lips"][:, None],
-        "brow_darkness": -np.array([0.08, 0.07, 0.06]) * brows,
-        "eye_colour": np.array([-0.08, 0.04, 0.12]) * iris,
-        "hair_colour": np.array([0.12, 0.09, 0.05]) * hair,  # + lighter
-        "undertone": np.array([0.015, 0.02, -0.04]) * skin,  # + olive, - pink
-        "hair_grey": np.full(3, 0.12) * (hair + 0.5 * brows),
-        "eye_green": np.array([-0.03, 0.06, -0.02]) * iris,
-        "under_eyes": -np.array([0.05, 0.06, 0.04]) * under_eyes,
-        "hairline": -np.array([0.3, 0.24, 0.21]) * band,
-        "lip_darkness": -np.array([0.08, 0.06, 0.05]) * regions["lips"][:, None],
+        "brow_darkness": -np.array([0.08, 0.07, 0.06]) * regions["brows"][:, None],
+        "eye_colour": np.array([-0.08, 0.04, 0.12]) * regions["iris"][:, None]
+        * (1 - regions["pupil"][:, None]),
+        "hair_colour": np.array([0.12, 0.09, 0.05]) * regions["hair"][:, None],  # + lighter
     }
     basis = [named[name] * ones for name in TEXTURE_NAMES]
     remaining = EMBEDDED_LAYOUT.blocks[2][1] - len(basis)
+    x, y = mesh.positions[:, 0], mesh.positions[:, 1]
     basis += [f * skin for f in _random_fields(x, y, remaining, rng, amplitude=0.01,
                                                centre_y=(-1.1, 1.0), mirror=(1, 1, 1))]
     return np.stack(basis)
@@ -543,9 +476,8 @@ def build_embedded_model() -> MorphableModel:
         faces=torch.from_numpy(mesh.faces),
         landmark_index=torch.from_numpy(_landmarks(mesh)),
         expression_names=EXPRESSION_NAMES + [f"expression_{k:02d}" for k in range(10, 44)],
-        texture_names=TEXTURE_NAMES + [f"texture_{k:02d}" for k in range(len(TEXTURE_NAMES), 80)],
-        identity_names=IDENTITY_NAMES + [f"identity_{k:02d}"
-                                         for k in range(len(IDENTITY_NAMES), 80)],
+        texture_names=TEXTURE_NAMES + [f"texture_{k:02d}" for k in range(6, 80)],
+        identity_names=IDENTITY_NAMES + [f"identity_{k:02d}" for k in range(10, 80)],
         regions={"mouth_interior": torch.from_numpy(mesh.interior_faces)},
         vertex_regions={name: tensor(regions[name]) for name in ("skin", "lips", "brows")},
         one_sided_expressions=("jaw_open",),
