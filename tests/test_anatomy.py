@@ -312,3 +312,43 @@ def test_empty_batch_and_background_shape(model):
     assert out.image.shape == (0, 3, 32, 32) and out.landmarks.shape == (0, 68, 2)
     with pytest.raises(ValueError, match="background"):
         face3d.render_faces(model, model.zero_coeffs(3), 32, background=torch.zeros(2, 3, 32, 32))
+
+
+def test_skin_tone_spans_light_to_very_dark(model):
+    """Skin tone at -2 / +2.5 standard deviations gives a very light / a very dark cheek, both
+    skin-hued (red > green > blue); undertone moves the hue and not the lightness."""
+    cheek = model.landmark_index[3]  # a jaw point, on bare skin
+
+    def cheek_colour(**traits):
+        coeffs, start = model.layout.zeros(1), model.layout.slice("texture").start
+        for trait, value in traits.items():
+            coeffs[0, start + model.texture_names.index(trait)] = value
+        return model.decode(coeffs)[1][0, cheek]
+
+    light, dark = cheek_colour(skin_tone=-2.0), cheek_colour(skin_tone=2.5)
+    assert light.mean() > 0.8 and dark.mean() < 0.3
+    for colour in (light, dark, cheek_colour(skin_tone=2.5, undertone=2.0)):
+        assert colour[0] > colour[1] > colour[2]
+    olive, pink = cheek_colour(undertone=1.0), cheek_colour(undertone=-1.0)
+    assert olive[1] - olive[2] > pink[1] - pink[2] + 0.1
+    assert abs(olive.mean() - pink.mean()) < 0.01
+
+
+def test_hairline_trait_moves_the_hairline(model):
+    """+1 darkens the forehead just under the hairline towards the hair's colour (hair lower),
+    -1 lightens the hair just above it; the cheeks keep their colour either way."""
+    x, y = model.mean_shape[:, 0], model.mean_shape[:, 1]
+    front = model.mean_shape[:, 2] > 0.5
+    below = front & (x.abs() < 0.1) & (y > 0.86) & (y < 0.92)
+    above = front & (x.abs() < 0.1) & (y > 0.99) & (y < 1.03)
+    cheeks = front & (x.abs() > 0.3) & (y.abs() < 0.1)
+    k = model.layout.slice("texture").start + model.texture_names.index("hairline")
+    colours = []
+    for value in (-1.0, 0.0, 1.0):
+        coeffs = model.layout.zeros(1)
+        coeffs[0, k] = value
+        colours.append(model.decode(coeffs)[1][0])
+    receded, mean, lower = colours
+    assert lower[below].mean() < mean[below].mean() - 0.1
+    assert receded[above].mean() > mean[above].mean() + 0.1
+    torch.testing.assert_close(lower[cheeks], mean[cheeks], rtol=0, atol=1e-4)
