@@ -42,9 +42,7 @@ TEST_IDENTITY_OFFSET = 1_000_000  # test identities are numbered (and drawn) apa
 CHUNK_SIZE = 16
 # Part of the cache folder's name: bump it whenever a change alters generated samples, so that
 # an old cache is never mistaken for the new data.
-# 2: the appearance layer (skin detail, stubble, sheen); 3: the face model's named colour
-# traits (skin tones light to very dark, undertone, grey hair, hairline, ...).
-DATA_VERSION = 3
+DATA_VERSION = 2  # 2: the appearance layer (skin detail, stubble, sheen)
 # Uniform pose ranges (radians): yaw, pitch, roll; translation std in model units.
 POSE_RANGE = (math.radians(30), math.radians(15), math.radians(10))
 TRANSLATION_STD = (0.05, 0.05, 0.2)

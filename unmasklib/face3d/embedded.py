@@ -32,8 +32,7 @@ EMBEDDED_LAYOUT = CoeffLayout((("identity", 80), ("expression", 44), ("texture",
 EXPRESSION_NAMES = ["jaw_open", "smile", "frown", "pucker", "mouth_left", "mouth_right",
                     "brow_raise", "brow_furrow", "cheek_puff", "lip_press"]
 TEXTURE_NAMES = ["skin_tone", "redness", "lip_colour", "brow_darkness", "eye_colour",
-                 "hair_colour", "undertone", "hair_grey", "eye_green", "under_eyes", "hairline",
-                 "lip_darkness"]
+                 "hair_colour"]
 IDENTITY_NAMES = ["face_width", "face_length", "nose_size", "jaw_width", "chin_length",
                   "eye_spacing", "lip_fullness", "brow_ridge", "cheekbones", "face_depth"]
 
@@ -396,34 +395,19 @@ def _mean_albedo(regions: dict[str, np.ndarray]) -> np.ndarray:
 
 def _texture_basis(mesh: _Mesh, regions: dict[str, np.ndarray],
                    rng: np.random.Generator) -> np.ndarray:
-    """Named colour traits, each about one standard deviation of real people's, then faint
-    random colour fields on the skin. Skin tone spans light to very dark over +-2.5."""
     skin, ones = regions["skin"][:, None], np.ones((len(regions["skin"]), 1))
-    hair, brows = regions["hair"][:, None], regions["brows"][:, None]
-    iris = regions["iris"][:, None] * (1 - regions["pupil"][:, None])
-    x, y = mesh.positions[:, 0], mesh.positions[:, 1]
-    ax = np.abs(x)
-    under_eyes = _gauss(ax, y, EYE_X, EYE_Y - 0.08, 0.1, 0.04)[:, None] * skin
-    hairline = 0.98 - 0.4 * (x / 0.8) ** 2
-    # A band along the hairline: + darkens it towards hair (a lower hairline), - lightens it
-    # (a receding one).
-    band = np.exp(-0.5 * ((y - hairline + 0.03) / 0.05) ** 2)[:, None]
     named = {
-        "skin_tone": -np.array([0.19, 0.155, 0.135]) * skin,   # + darker, - paler
+        "skin_tone": -np.array([0.16, 0.14, 0.12]) * skin,   # + darker, - paler
         "redness": np.array([0.05, -0.02, -0.02]) * (skin * 0.5 + regions["cheeks"][:, None]),
         "lip_colour": np.array([0.08, -0.04, -0.02]) * regions["lips"][:, None],
-        "brow_darkness": -np.array([0.08, 0.07, 0.06]) * brows,
-        "eye_colour": np.array([-0.08, 0.04, 0.12]) * iris,
-        "hair_colour": np.array([0.12, 0.09, 0.05]) * hair,  # + lighter
-        "undertone": np.array([0.015, 0.02, -0.04]) * skin,  # + olive, - pink
-        "hair_grey": np.full(3, 0.12) * (hair + 0.5 * brows),
-        "eye_green": np.array([-0.03, 0.06, -0.02]) * iris,
-        "under_eyes": -np.array([0.05, 0.06, 0.04]) * under_eyes,
-        "hairline": -np.array([0.3, 0.24, 0.21]) * band,
-        "lip_darkness": -np.array([0.08, 0.06, 0.05]) * regions["lips"][:, None],
+        "brow_darkness": -np.array([0.08, 0.07, 0.06]) * regions["brows"][:, None],
+        "eye_colour": np.array([-0.08, 0.04, 0.12]) * regions["iris"][:, None]
+        * (1 - regions["pupil"][:, None]),
+        "hair_colour": np.array([0.12, 0.09, 0.05]) * regions["hair"][:, None],  # + lighter
     }
     basis = [named[name] * ones for name in TEXTURE_NAMES]
     remaining = EMBEDDED_LAYOUT.blocks[2][1] - len(basis)
+    x, y = mesh.positions[:, 0], mesh.positions[:, 1]
     basis += [f * skin for f in _random_fields(x, y, remaining, rng, amplitude=0.01,
                                                centre_y=(-1.1, 1.0), mirror=(1, 1, 1))]
     return np.stack(basis)
@@ -492,9 +476,8 @@ def build_embedded_model() -> MorphableModel:
         faces=torch.from_numpy(mesh.faces),
         landmark_index=torch.from_numpy(_landmarks(mesh)),
         expression_names=EXPRESSION_NAMES + [f"expression_{k:02d}" for k in range(10, 44)],
-        texture_names=TEXTURE_NAMES + [f"texture_{k:02d}" for k in range(len(TEXTURE_NAMES), 80)],
-        identity_names=IDENTITY_NAMES + [f"identity_{k:02d}"
-                                         for k in range(len(IDENTITY_NAMES), 80)],
+        texture_names=TEXTURE_NAMES + [f"texture_{k:02d}" for k in range(6, 80)],
+        identity_names=IDENTITY_NAMES + [f"identity_{k:02d}" for k in range(10, 80)],
         regions={"mouth_interior": torch.from_numpy(mesh.interior_faces)},
         vertex_regions={name: tensor(regions[name]) for name in ("skin", "lips", "brows")},
         one_sided_expressions=("jaw_open",),
