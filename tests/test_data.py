@@ -295,8 +295,8 @@ def similarity(angle: float, scale: float, shift: tuple[float, float]) -> np.nda
 
 def test_the_folder_aligns_each_photo_by_its_own_five_points(tmp_path, model):
     """A photo written as it is, and again turned, scaled and shifted into a larger one: both
-    come out of the folder as one crop, to within a pixel. (A real face: YuNet's points move
-    with a real face; on some of our synthetic faces they wander by a few pixels.)"""
+    come out of the folder as one crop, to within a pixel. A real face, because YuNet places
+    its points on it alike in both copies; on some synthetic faces they differ by pixels."""
     size = 128
     photo = skdata.astronaut()[:256, 96:352]
     moved = similarity(0.35, 0.8, (120.0, 10.0))
