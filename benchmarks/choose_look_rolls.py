@@ -33,12 +33,12 @@ def main() -> None:
     parser.add_argument("--photo", choices=PHOTOS, default="hopper")
     parser.add_argument("--rolls", type=float, nargs="+", default=[0, 15, 30, 45, -30, -45, 60])
     args = parser.parse_args()
+    photo = real_photo(args.photo)
     if args.photo == "hopper":
-        photo = real_photo("hopper")
         alignment.LOOK_ROLLS = (0.0,)  # the photo is upright: the truth owes nothing to turns
         points = find_face_points(photo)
     else:
-        photo, points = real_photo("astronaut"), ASTRONAUT_POINTS
+        points = ASTRONAUT_POINTS
     centre = tuple(points[:2].mean(0))
     print(f"{args.photo}, rolled by {args.rolls} degrees about the eyes' midpoint; mean "
           f"five-point error in eye distances (largest; faces not found)")

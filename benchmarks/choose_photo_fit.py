@@ -41,8 +41,7 @@ def parse_scale(text: str) -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, default=Path("runs/cpu"))
-    parser.add_argument("--photos", nargs="+", choices=PHOTOS,
-                        default=list(PHOTOS))
+    parser.add_argument("--photos", nargs="+", choices=PHOTOS, default=list(PHOTOS))
     parser.add_argument("--scales", nargs="+", type=parse_scale,
                         default=[None, 0.05, 0.1, 0.2])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
