@@ -14,9 +14,16 @@ from .bfm import BFM_LAYOUT, load_bfm
 from .camera import euler_rotation, pose_vertices, project
 from .embedded import EMBEDDED_LAYOUT, build_embedded_model
 from .layout import CoeffLayout
-from .model import MorphableModel, SurfaceGrid
+from .model import MorphableModel, SurfaceGrid, triangles_around
 from .raster import interpolate, rasterize
-from .render import RenderOutput, posed_vertices, render_faces, render_mesh, scene_light
+from .render import (
+    RenderOutput,
+    posed_vertices,
+    rasterize_faces,
+    render_faces,
+    render_mesh,
+    scene_light,
+)
 from .shading import irradiance, light_direction, sh_basis, vertex_normals, with_light_direction
 
 
@@ -29,5 +36,6 @@ __all__ = [
     "BFM_LAYOUT", "EMBEDDED_LAYOUT", "CoeffLayout", "MorphableModel", "RenderOutput", "SurfaceGrid",
     "euler_rotation", "interpolate", "irradiance", "load_face_model", "pose_vertices",
     "posed_vertices", "project", "rasterize", "render_faces", "render_mesh", "scene_light",
-    "sh_basis", "vertex_normals", "light_direction", "with_light_direction",
+    "sh_basis", "rasterize_faces", "triangles_around", "vertex_normals", "light_direction",
+    "with_light_direction",
 ]

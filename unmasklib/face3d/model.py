@@ -96,6 +96,34 @@ class MorphableModel:
                 move(self.surface.index), move(self.surface.theta), move(self.surface.height)),
         )
 
+    def part(self, triangles: torch.Tensor) -> tuple[MorphableModel, torch.Tensor]:
+        """The model cut down to the `triangles` `(F,)` bool and what rendering them exactly
+        needs, for work that looks at only some of the face (a fit sees only the pixels a mask
+        leaves visible): the triangles around them too (`triangles_around`), so that their
+        corners' normals are the whole model's, and the landmark vertices. The same
+        coefficients decode to the same kept vertices and albedo. Returns the part (without
+        `regions`, `vertex_regions` and `surface`) and `(F,)` long: each triangle's index in
+        the part, -1 where it was left out."""
+        faces = self.faces.long()
+        kept_faces = triangles_around(faces, triangles, self.num_vertices)
+        kept = torch.zeros(self.num_vertices, dtype=torch.bool, device=self.device)
+        kept[faces[kept_faces].reshape(-1)] = True
+        kept[self.landmark_index] = True
+        vertices = kept.nonzero().squeeze(1)
+        new_vertex = torch.full((self.num_vertices,), -1, device=self.device)
+        new_vertex[vertices] = torch.arange(len(vertices), device=self.device)
+        new_triangle = torch.full((len(faces),), -1, device=self.device)
+        new_triangle[kept_faces] = torch.arange(int(kept_faces.sum()), device=self.device)
+        part = replace(
+            self, mean_shape=self.mean_shape[vertices],
+            identity_basis=self.identity_basis.index_select(1, vertices),
+            expression_basis=self.expression_basis.index_select(1, vertices),
+            mean_albedo=self.mean_albedo[vertices],
+            texture_basis=self.texture_basis.index_select(1, vertices),
+            faces=new_vertex[faces[kept_faces]], landmark_index=new_vertex[self.landmark_index],
+            regions={}, vertex_regions={}, surface=None)
+        return part, new_triangle
+
     def validate(self, coeffs: torch.Tensor) -> torch.Tensor:
         """`coeffs` checked (finite, `(B, layout.size)`) and moved to the model's device/dtype."""
         check_coeffs(coeffs, self.layout)
@@ -108,13 +136,17 @@ class MorphableModel:
 
     def decode(self, coeffs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """`(B, layout.size)` -> model-space vertices `(B, V, 3)`, albedo `(B, V, 3)` in [0, 1]."""
+        coeffs = self.validate(coeffs)
+        texture = self.layout.split(coeffs)["texture"]
+        albedo = self.mean_albedo + torch.einsum("bk,kvc->bvc", texture, self.texture_basis)
+        return self.shape(coeffs), albedo.clamp(0, 1)
+
+    def shape(self, coeffs: torch.Tensor) -> torch.Tensor:
+        """`(B, layout.size)` -> model-space vertices `(B, V, 3)` (`decode` without albedo)."""
         parts = self.layout.split(self.validate(coeffs))
-        vertices = (self.mean_shape
-                    + torch.einsum("bk,kvc->bvc", parts["identity"], self.identity_basis)
-                    + torch.einsum("bk,kvc->bvc", parts["expression"], self.expression_basis))
-        albedo = self.mean_albedo + torch.einsum("bk,kvc->bvc", parts["texture"],
-                                                 self.texture_basis)
-        return vertices, albedo.clamp(0, 1)
+        return (self.mean_shape
+                + torch.einsum("bk,kvc->bvc", parts["identity"], self.identity_basis)
+                + torch.einsum("bk,kvc->bvc", parts["expression"], self.expression_basis))
 
     def with_expression(self, coeffs: torch.Tensor, values: dict[str, float]) -> torch.Tensor:
         """A copy of `coeffs` `(B, layout.size)` with the named expression components set to
@@ -156,6 +188,15 @@ class MorphableModel:
         default = torch.tensor(DEFAULT_LIGHT)
         light.copy_((light[:, :1] + default) * gain - default)
         return self.layout.join(parts).to(device=self.device, dtype=self.dtype)
+
+
+def triangles_around(faces: torch.Tensor, triangles: torch.Tensor,
+                     num_vertices: int) -> torch.Tensor:
+    """`(F,)` bool: the `triangles` `(F,)` bool of a mesh `faces` `(F, 3)` and every triangle
+    that shares a corner with one of them."""
+    corners = torch.zeros(num_vertices, dtype=torch.bool, device=faces.device)
+    corners[faces[triangles].reshape(-1)] = True
+    return corners[faces].any(1)
 
 
 def check_coeffs(coeffs: torch.Tensor, layout: CoeffLayout) -> None:

@@ -8,7 +8,7 @@ import torch
 
 from .camera import pose_vertices, project
 from .model import MorphableModel
-from .raster import Fragments, rasterize_fragments
+from .raster import Fragments, nearest_triangle, rasterize_fragments
 from .shading import irradiance_by_image, lighting_from_coeffs, vertex_normals
 
 
@@ -124,3 +124,14 @@ def render_faces(model: MorphableModel, coeffs: torch.Tensor, image_size: int = 
                       scene_light(model, coeffs), image_size, background, tri_id)
     out.landmarks = out.screen_vertices[:, model.landmark_index, :2]
     return out
+
+
+@torch.no_grad()
+def rasterize_faces(model: MorphableModel, coeffs: torch.Tensor,
+                    image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The rasterisation of `render_faces(model, coeffs, image_size)` alone, without albedo or
+    shading: screen vertices `(B, V, 3)` (x, y in pixels, depth) and the triangle each pixel
+    shows `(B, S, S)` long, -1 on background."""
+    world = posed_vertices(model, coeffs, model.shape(coeffs))
+    screen = project(world, image_size, image_size)
+    return screen, nearest_triangle(screen, model.faces.long(), image_size, image_size)
