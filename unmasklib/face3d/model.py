@@ -136,14 +136,16 @@ class MorphableModel:
 
     def decode(self, coeffs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """`(B, layout.size)` -> model-space vertices `(B, V, 3)`, albedo `(B, V, 3)` in [0, 1]."""
-        coeffs = self.validate(coeffs)
-        texture = self.layout.split(coeffs)["texture"]
-        albedo = self.mean_albedo + torch.einsum("bk,kvc->bvc", texture, self.texture_basis)
-        return self.shape(coeffs), albedo.clamp(0, 1)
+        parts = self.layout.split(self.validate(coeffs))
+        albedo = self.mean_albedo + torch.einsum("bk,kvc->bvc", parts["texture"],
+                                                 self.texture_basis)
+        return self._vertices(parts), albedo.clamp(0, 1)
 
     def shape(self, coeffs: torch.Tensor) -> torch.Tensor:
         """`(B, layout.size)` -> model-space vertices `(B, V, 3)` (`decode` without albedo)."""
-        parts = self.layout.split(self.validate(coeffs))
+        return self._vertices(self.layout.split(self.validate(coeffs)))
+
+    def _vertices(self, parts: dict[str, torch.Tensor]) -> torch.Tensor:
         return (self.mean_shape
                 + torch.einsum("bk,kvc->bvc", parts["identity"], self.identity_basis)
                 + torch.einsum("bk,kvc->bvc", parts["expression"], self.expression_basis))
