@@ -212,14 +212,15 @@ def visible_part(face_model: MorphableModel, coeffs: torch.Tensor, image_size: i
     changes with every move), and serves while the face moves a little."""
     screen, whole = rasterize_faces(face_model, coeffs, image_size)
     tri_id = torch.where(seen, whole, -1)
-    if part is None or not part.exact[tri_id[tri_id >= 0]].all():
+    shown = tri_id[tri_id >= 0]
+    if part is None or not part.exact[shown].all():
         grown = torch.nn.functional.max_pool2d(seen[:, None].float(), 2 * PART_SLACK + 1,
                                                stride=1, padding=PART_SLACK)[:, 0] > 0
         faces = face_model.faces.long()
         centre = screen[:, faces, :2].mean(2).floor().long().clamp(0, image_size - 1)
         batch = torch.arange(len(seen), device=seen.device)[:, None]
         exact = grown[batch, centre[..., 1], centre[..., 0]].any(0)
-        exact[tri_id[tri_id >= 0]] = True
+        exact[shown] = True
         model, new_triangle = face_model.part(exact)
         part = VisiblePart(model, exact, new_triangle)
     return part, torch.where(tri_id >= 0, part.new_triangle[tri_id.clamp(min=0)], -1)
