@@ -8,7 +8,13 @@ import pytest
 import torch
 
 from unmasklib.face3d import render_faces
-from unmasklib.fitting import FaceFit, lower_face_expressions
+from unmasklib.fitting import (
+    STOP_WINDOW,
+    FaceFit,
+    adam_step,
+    lower_face_expressions,
+    settled,
+)
 from unmasklib.losses import photometric_errors, photometric_loss
 from unmasklib.metrics import landmark_errors
 
@@ -86,6 +92,44 @@ def test_each_face_is_fitted_on_its_own(model64, faces):
     # normalised steps can grow to a visible size in 10 steps); a face that felt the others'
     # pixels or region sizes would differ by Adam steps of ~0.04.
     torch.testing.assert_close(together, alone, atol=1e-6, rtol=0)
+
+
+def test_adam_step_is_torch_adam():
+    generator = torch.Generator().manual_seed(0)
+    target = torch.randn(3, 7, generator=generator, dtype=torch.float64)
+    mine = torch.zeros_like(target)
+    moments = (torch.zeros_like(target), torch.zeros_like(target))
+    theirs = torch.zeros_like(target, requires_grad=True)
+    optimiser = torch.optim.Adam([theirs], lr=0.05)
+    for t in range(1, 8):
+        mine, *moments = adam_step(mine, 2 * (mine - target) ** 3, *moments, t, 0.05)
+        optimiser.zero_grad()
+        ((theirs - target) ** 4 / 2).sum().backward()
+        optimiser.step()
+        torch.testing.assert_close(mine, theirs.detach(), atol=1e-14, rtol=0)
+    assert (mine - theirs).abs().max() < 1e-14 and mine.abs().min() > 0
+
+
+def test_a_fit_has_settled_when_its_energy_fell_by_less_than_the_tolerance():
+    falling = torch.linspace(1.0, 0.5, STOP_WINDOW + 1)      # by half over the window
+    flat = torch.full((STOP_WINDOW + 1,), 2.0) - torch.arange(STOP_WINDOW + 1) * 1e-5
+    rising = torch.linspace(1.0, 1.1, STOP_WINDOW + 1)
+    energies = torch.stack([falling, flat, rising], 1)
+    assert settled(energies, 0.01).tolist() == [False, True, True]
+    assert settled(energies, 0.6).tolist() == [True, True, True]
+    assert not settled(energies[1:], 0.6).any()              # fewer steps than the window
+
+
+def test_a_settled_face_stops_where_its_own_fit_reached_and_the_others_go_on(model64, faces):
+    _, images, start = (x.double() for x in faces)
+    occlusion = lower_half(4).double()
+    stopping = FaceFit(model64, SIZE, steps=40, lr=0.04, prior_weight=3e-4, tolerance=0.05)
+    fitted, steps = stopping(images, occlusion, start, return_steps=True)
+    assert steps.min() > STOP_WINDOW and steps.min() < steps.max()
+    for i in range(4):
+        alone = FaceFit(model64, SIZE, int(steps[i]), 0.04, 3e-4)(
+            images[i:i + 1], occlusion[i:i + 1], start[i:i + 1])
+        torch.testing.assert_close(fitted[i:i + 1], alone, atol=1e-6, rtol=0)
 
 
 def test_per_sample_photometric_errors_are_the_loss_of_each_sample_alone(model, faces):

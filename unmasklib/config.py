@@ -105,6 +105,7 @@ class Profile:
     fit_steps: int = 60
     fit_lr: float = 0.04
     fit_prior_weight: float = 3e-4
+    fit_tolerance: float | None = None
 
     def painting_map(self) -> tuple[int, int]:
         """(dilation, band) of the occlusion map painted at use (`guidance.occlusion_map`):

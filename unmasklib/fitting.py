@@ -66,6 +66,11 @@ RASTER_EVERY = 4
 # Pixels by which the part of the face model a fit renders (`visible_part`) reaches past the
 # visible pixels, so that it serves several rasterisations while the face moves under them.
 PART_SLACK = 2
+# Steps over which a face's energy must fall by at least the fit's `tolerance` (a share of
+# it) for its fit to go on (`settled`).
+STOP_WINDOW = 10
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPS = 1e-8
 
 
 @torch.no_grad()
@@ -95,21 +100,26 @@ class FaceFit:
     Between them, the fit renders only the part of the face model the visible pixels show
     (`visible_part`), which gives the same colours and gradients at less work.
     `outlier_scale`: where given, each pixel's colour distance is bounded
-    (`losses.bounded_distance`), for photos (`PHOTO_OUTLIER_SCALE`)."""
+    (`losses.bounded_distance`), for photos (`PHOTO_OUTLIER_SCALE`).
+    `tolerance`: where given, a face's fit stops once its energy fell by less than this share
+    over the last `STOP_WINDOW` steps (`settled`), and the faces still moving go on without
+    it; `steps` is then the most any face takes."""
 
     def __init__(self, face_model: MorphableModel, image_size: int, steps: int, lr: float,
                  prior_weight: float, blocks: Sequence[str] | None = None,
                  point_weight: float = 0.0, raster_every: int = RASTER_EVERY,
-                 outlier_scale: float | None = None) -> None:
+                 outlier_scale: float | None = None, tolerance: float | None = None) -> None:
         if steps < 0 or lr <= 0 or prior_weight < 0 or raster_every < 1:
             raise ValueError(f"need steps >= 0, lr > 0, prior_weight >= 0 and raster_every "
                              f">= 1, got {steps}, {lr}, {prior_weight}, {raster_every}")
         if outlier_scale is not None and outlier_scale <= 0:
             raise ValueError(f"outlier_scale must be > 0 or None, got {outlier_scale}")
+        if tolerance is not None and not 0 < tolerance < 1:
+            raise ValueError(f"tolerance must lie in (0, 1) or be None, got {tolerance}")
         self.face_model, self.image_size = face_model, image_size
         self.steps, self.lr, self.prior_weight = steps, lr, prior_weight
         self.point_weight, self.raster_every = point_weight, raster_every
-        self.outlier_scale = outlier_scale
+        self.outlier_scale, self.tolerance = outlier_scale, tolerance
         layout = face_model.layout
         self.blocks = tuple(layout.names if blocks is None else blocks)
         unknown = set(self.blocks) - set(layout.names)
@@ -129,12 +139,14 @@ class FaceFit:
                    point_weight: float = 0.0, outlier_scale: float | None = None) -> FaceFit:
         return cls(face_model, profile.image_size, profile.fit_steps, profile.fit_lr,
                    profile.fit_prior_weight, point_weight=point_weight,
-                   outlier_scale=outlier_scale)
+                   outlier_scale=outlier_scale, tolerance=profile.fit_tolerance)
 
     def __call__(self, images: torch.Tensor, occlusion: torch.Tensor, coeffs: torch.Tensor,
                  points: torch.Tensor | None = None, batch_size: int = 32,
-                 progress: bool = False) -> torch.Tensor:
-        """Fitted coefficients `(B, size)`, on the CPU.
+                 progress: bool = False, return_steps: bool = False,
+                 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Fitted coefficients `(B, size)`, on the CPU; with `return_steps`, also the steps
+        each face took `(B,)` long (fewer than `steps` where it settled, see `tolerance`).
 
         images `(B, 3, H, W)` in [-1, 1] (H = W = image_size); occlusion `(B, 1, H, W)` in
         {0, 1}: pixels left out of the comparison; coeffs `(B, size)`: where the fit starts;
@@ -149,17 +161,18 @@ class FaceFit:
                              f"{tuple(images.shape[-2:])}")
         if points is None:
             points = torch.full((len(images), 5, 2), torch.nan)
-        return in_batches(self._fit_batch, images, occlusion, coeffs, points,
-                          batch_size=batch_size,
-                          device=self.face_model.device, desc="N3D + fit" if progress else None)
+        fitted, steps = in_batches(self._fit_batch, images, occlusion, coeffs, points,
+                                   batch_size=batch_size, device=self.face_model.device,
+                                   desc="N3D + fit" if progress else None)
+        return (fitted, steps) if return_steps else fitted
 
     def _fit_batch(self, images: torch.Tensor, occlusion: torch.Tensor, coeffs: torch.Tensor,
-                   points: torch.Tensor) -> torch.Tensor:
+                   points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         start = coeffs.detach().to(self.face_model.dtype)
         worn = occlusion.flatten(1).mean(1) > MIN_MASK_SHARE
         step = self.scales * ~(worn[:, None] & self.hidden[None])
-        change = torch.zeros_like(start, requires_grad=True)
-        optimiser = torch.optim.Adam([change], lr=self.lr)
+        change = torch.zeros_like(start)
+        moments = (torch.zeros_like(start), torch.zeros_like(start))
         visible = 1 - occlusion
         points = points.to(start)
         known = torch.isfinite(points).all(2).all(1)
@@ -167,24 +180,61 @@ class FaceFit:
         eye_distance = (points[:, 0] - points[:, 1]).norm(dim=-1).clamp(min=1)
         point_weight = self.point_weight * known / eye_distance.square()
         seen = visible[:, 0] > 0
+        # The faces still being fitted, as indices into the batch; each one's energies so far.
+        moving = torch.arange(len(start), device=start.device)
+        energies = torch.empty(self.steps, len(start), dtype=start.dtype, device=start.device)
+        taken = torch.zeros(len(start), dtype=torch.long, device=start.device)
         part = None
-        with torch.enable_grad():
-            for k in range(self.steps):
-                coeffs = start + change * step
-                if k % self.raster_every == 0:
-                    part, tri_id = visible_part(self.face_model, coeffs.detach(),
-                                                self.image_size, seen, part)
+        for k in range(self.steps):
+            if k % self.raster_every == 0:
+                part, tri_id = visible_part(self.face_model, (start + change * step)[moving],
+                                            self.image_size, seen[moving], part)
+            own = change[moving].requires_grad_()
+            with torch.enable_grad():
+                coeffs = start[moving] + own * step[moving]
                 render = render_faces(part.model, coeffs, self.image_size, tri_id=tri_id)
-                energy = (photometric_errors(render.image, images, render.face_mask, visible,
-                                             self.outlier_scale)
-                          + self.prior_weight * change.square().sum(1))
+                energy = (photometric_errors(render.image, images[moving], render.face_mask,
+                                             visible[moving], self.outlier_scale)
+                          + self.prior_weight * own.square().sum(1))
                 if self.point_weight:
-                    misses = (five_points(render.landmarks) - points).square().sum(-1)
-                    energy = energy + point_weight * misses.mean(1)
-                optimiser.zero_grad()
+                    misses = (five_points(render.landmarks) - points[moving]).square().sum(-1)
+                    energy = energy + point_weight[moving] * misses.mean(1)
                 energy.sum().backward()
-                optimiser.step()
-        return (start + change * step).detach()
+            change[moving], first, second = adam_step(
+                own.detach(), own.grad, moments[0][moving], moments[1][moving], k + 1, self.lr)
+            moments[0][moving], moments[1][moving] = first, second
+            energies[k, moving] = energy.detach()
+            taken[moving] = k + 1
+            if self.tolerance is not None:
+                going = ~settled(energies[:k + 1, moving], self.tolerance)
+                moving, tri_id = moving[going], tri_id[going]
+                if not len(moving):
+                    break
+        return start + change * step, taken
+
+
+def adam_step(param: torch.Tensor, grad: torch.Tensor, first: torch.Tensor,
+              second: torch.Tensor, t: int, lr: float,
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One step of Adam (Kingma and Ba; `ADAM_BETAS`, `ADAM_EPS`, as `torch.optim.Adam` with
+    its defaults computes it): `(param, first, second)` after step `t` >= 1 from the gradient
+    and the moments before it. Written out rather than `torch.optim.Adam` because a fit drops
+    the faces that settled and steps the others, which an optimiser over one tensor cannot."""
+    beta1, beta2 = ADAM_BETAS
+    first = beta1 * first + (1 - beta1) * grad
+    second = beta2 * second + (1 - beta2) * grad.square()
+    denominator = (second.sqrt() / (1 - beta2 ** t) ** 0.5) + ADAM_EPS
+    return param - lr / (1 - beta1 ** t) * first / denominator, first, second
+
+
+def settled(energies: torch.Tensor, tolerance: float) -> torch.Tensor:
+    """`(B,)` bool: which fits have settled, given their energies so far `(steps, B)`: those
+    that fell by less than `tolerance` (a share) over the last `STOP_WINDOW` steps. Before
+    that many steps, none."""
+    if len(energies) <= STOP_WINDOW:
+        return torch.zeros(energies.shape[1], dtype=torch.bool, device=energies.device)
+    before, now = energies[-1 - STOP_WINDOW], energies[-1]
+    return before - now < tolerance * before.abs()
 
 
 @dataclass(frozen=True)
