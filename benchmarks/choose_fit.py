@@ -1,14 +1,15 @@
-"""The fit's settings (`Profile.fit_steps`, `fit_lr`, `fitting.RASTER_EVERY`),
+"""The fit's settings (`Profile.fit_steps`, `fit_lr`, `fit_tolerance`, `fitting.RASTER_EVERY`),
 chosen on faces of the training split that training never saw, never on the test faces. Per
 setting: the time to fit them in batches of 32 (N3D excluded), the median time to fit one face
 alone (what opening an editing session pays), and the landmark NME of the fitted face against
-their exact landmarks.
+their exact landmarks, and the steps a face took on average (fewer than `steps` where a
+tolerance lets a settled face stop).
 
     python benchmarks/choose_fit.py --run runs/cpu [--faces 96] \\
-        [--settings 60:0.04:4 30:0.08:4 ...]
+        [--settings 60:0.04:4 80:0.04:4:0.001 ...]
 
-A setting is `steps:lr:rasterise_every`; without `--settings`, the profile's own and the ones
-that vary how often the fit rasterises.
+A setting is `steps:lr:rasterise_every[:tolerance]`; without `--settings`, the profile's own
+and the ones that vary how often the fit rasterises.
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ from unmasklib.trained import load_n3d
 ALONE = 8  # faces fitted one at a time for the single-face time
 
 
-def parse_setting(text: str) -> tuple[int, float, int]:
-    steps, lr, every = text.split(":")
-    return int(steps), float(lr), int(every)
+def parse_setting(text: str) -> tuple[int, float, int, float | None]:
+    steps, lr, every, *tolerance = text.split(":")
+    return int(steps), float(lr), int(every), float(tolerance[0]) if tolerance else None
 
 
 def main() -> None:
@@ -47,8 +48,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     profile = get_profile(args.profile)
-    own = (profile.fit_steps, profile.fit_lr, RASTER_EVERY)
-    settings = args.settings or [own] + [(*own[:2], every) for every in (1, 2, 3, 6, 10)
+    own = (profile.fit_steps, profile.fit_lr, RASTER_EVERY, profile.fit_tolerance)
+    settings = args.settings or [own] + [(*own[:2], every, own[3]) for every in (1, 2, 3, 6, 10)
                                          if every != RASTER_EVERY]
     first = profile.train_samples
     unseen = unseen_training_faces(profile, args.faces)
@@ -60,14 +61,15 @@ def main() -> None:
     print(f"Profile {profile.name}, {args.faces} training-split faces never trained on "
           f"(train {first}-{first + args.faces - 1}); the profile's setting "
           f"{':'.join(map(str, own))}:\n")
-    print("| steps | lr | rasterise every | fit time, batches of 32 (s) "
+    print("| steps | lr | rasterise every | tolerance | steps taken, mean "
+          "| fit time, batches of 32 (s) "
           f"| one face alone (ms, median of {ALONE}) | NME mean | NME std |\n"
-          "|---|---|---|---|---|---|---|")
-    for steps, lr, every in settings:
+          "|---|---|---|---|---|---|---|---|---|")
+    for steps, lr, every, tolerance in settings:
         fit = FaceFit(face_model, profile.image_size, steps, lr, profile.fit_prior_weight,
-                      raster_every=every)
+                      raster_every=every, tolerance=tolerance)
         start = time.perf_counter()
-        coeffs = fitted(guidance, masked, fit).coeffs
+        coeffs, taken = fit(masked, guidance.occlusion, guidance.coeffs, return_steps=True)
         seconds = time.perf_counter() - start
         alone = []
         for i in range(ALONE):
@@ -78,7 +80,8 @@ def main() -> None:
         with torch.no_grad():
             found = face3d.render_faces(face_model, coeffs, profile.image_size).landmarks
         nme = landmark_errors(found, landmarks).mean(1)
-        print(f"| {steps} | {lr:g} | {every} | {seconds:.1f} | "
+        print(f"| {steps} | {lr:g} | {every} | {tolerance or '—'} | "
+              f"{taken.double().mean():.1f} | {seconds:.1f} | "
               f"{statistics.median(alone):.0f} | {nme.mean():.4f} | {nme.std():.4f} |",
               flush=True)
 

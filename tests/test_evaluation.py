@@ -161,6 +161,9 @@ def test_the_held_out_guidance_is_kept_and_reused_while_its_inputs_stay(tiny_run
     torch.save(stored, cache)
     assert torch.equal(held_out_guidance(n3d, masked, PROFILE, model, cache)[1].coeffs,
                        guidance.coeffs + 1)
+    tolerant = dataclasses.replace(PROFILE, fit_tolerance=0.5)
+    assert not torch.equal(held_out_guidance(n3d, masked, tolerant, model, cache)[1].coeffs,
+                           guidance.coeffs + 1)
     other = dataclasses.replace(PROFILE, fit_steps=PROFILE.fit_steps + 1)
     refitted = held_out_guidance(n3d, masked, other, model, cache)[1]
     assert not torch.equal(refitted.coeffs, guidance.coeffs + 1)

@@ -111,13 +111,11 @@ def test_adam_step_is_torch_adam():
 
 
 def test_a_fit_has_settled_when_its_energy_fell_by_less_than_the_tolerance():
-    falling = torch.linspace(1.0, 0.5, STOP_WINDOW + 1)      # by half over the window
-    flat = torch.full((STOP_WINDOW + 1,), 2.0) - torch.arange(STOP_WINDOW + 1) * 1e-5
-    rising = torch.linspace(1.0, 1.1, STOP_WINDOW + 1)
-    energies = torch.stack([falling, flat, rising], 1)
-    assert settled(energies, 0.01).tolist() == [False, True, True]
-    assert settled(energies, 0.6).tolist() == [True, True, True]
-    assert not settled(energies[1:], 0.6).any()              # fewer steps than the window
+    before = torch.tensor([1.0, 2.0, 1.0, 1.0])
+    now = torch.tensor([0.5, 2.0 - 1e-4, 1.1, 0.995])    # halved, flat, risen, 0.5 % down
+    assert settled(before, now, 0.01).tolist() == [False, True, True, True]
+    assert settled(before, now, 0.001).tolist() == [False, True, True, False]
+    assert settled(before, now, 0.6).all()
 
 
 def test_a_settled_face_stops_where_its_own_fit_reached_and_the_others_go_on(model64, faces):

@@ -23,6 +23,7 @@ nothing reliable about them, and the sliders and "sample another" set them anywa
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -67,7 +68,7 @@ RASTER_EVERY = 4
 # visible pixels, so that it serves several rasterisations while the face moves under them.
 PART_SLACK = 2
 # Steps over which a face's energy must fall by at least the fit's `tolerance` (a share of
-# it) for its fit to go on (`settled`).
+# it) for its fit to go on (`settled`); before that many steps, every fit goes on.
 STOP_WINDOW = 10
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
@@ -170,46 +171,56 @@ class FaceFit:
                    points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         start = coeffs.detach().to(self.face_model.dtype)
         worn = occlusion.flatten(1).mean(1) > MIN_MASK_SHARE
-        step = self.scales * ~(worn[:, None] & self.hidden[None])
-        change = torch.zeros_like(start)
-        moments = (torch.zeros_like(start), torch.zeros_like(start))
         visible = 1 - occlusion
         points = points.to(start)
         known = torch.isfinite(points).all(2).all(1)
         points = torch.nan_to_num(points)
         eye_distance = (points[:, 0] - points[:, 1]).norm(dim=-1).clamp(min=1)
-        point_weight = self.point_weight * known / eye_distance.square()
-        seen = visible[:, 0] > 0
-        # The faces still being fitted, as indices into the batch; each one's energies so far.
-        moving = torch.arange(len(start), device=start.device)
-        energies = torch.empty(self.steps, len(start), dtype=start.dtype, device=start.device)
+        step = self.scales * ~(worn[:, None] & self.hidden[None])
+        # What each face's fit needs, for the faces still being fitted: one that settles
+        # leaves them (its result kept in `change`), so the others' steps no longer pay for it.
+        faces = {"index": torch.arange(len(start), device=start.device), "images": images,
+                 "visible": visible, "seen": visible[:, 0] > 0, "start": start,
+                 "step": step,
+                 "points": points,
+                 "point_weight": self.point_weight * known / eye_distance.square(),
+                 "change": torch.zeros_like(start), "first": torch.zeros_like(start),
+                 "second": torch.zeros_like(start)}
+        change = torch.zeros_like(start)
         taken = torch.zeros(len(start), dtype=torch.long, device=start.device)
+        energies: deque[torch.Tensor] = deque(maxlen=STOP_WINDOW + 1)
         part = None
         for k in range(self.steps):
             if k % self.raster_every == 0:
-                part, tri_id = visible_part(self.face_model, (start + change * step)[moving],
-                                            self.image_size, seen[moving], part)
-            own = change[moving].requires_grad_()
+                part, tri_id = visible_part(self.face_model,
+                                            faces["start"] + faces["change"] * faces["step"],
+                                            self.image_size, faces["seen"], part)
+            own = faces["change"].requires_grad_()
             with torch.enable_grad():
-                coeffs = start[moving] + own * step[moving]
-                render = render_faces(part.model, coeffs, self.image_size, tri_id=tri_id)
-                energy = (photometric_errors(render.image, images[moving], render.face_mask,
-                                             visible[moving], self.outlier_scale)
+                render = render_faces(part.model, faces["start"] + own * faces["step"],
+                                      self.image_size, tri_id=tri_id)
+                energy = (photometric_errors(render.image, faces["images"], render.face_mask,
+                                             faces["visible"], self.outlier_scale)
                           + self.prior_weight * own.square().sum(1))
                 if self.point_weight:
-                    misses = (five_points(render.landmarks) - points[moving]).square().sum(-1)
-                    energy = energy + point_weight[moving] * misses.mean(1)
+                    misses = (five_points(render.landmarks) - faces["points"]).square().sum(-1)
+                    energy = energy + faces["point_weight"] * misses.mean(1)
                 energy.sum().backward()
-            change[moving], first, second = adam_step(
-                own.detach(), own.grad, moments[0][moving], moments[1][moving], k + 1, self.lr)
-            moments[0][moving], moments[1][moving] = first, second
-            energies[k, moving] = energy.detach()
-            taken[moving] = k + 1
-            if self.tolerance is not None:
-                going = ~settled(energies[:k + 1, moving], self.tolerance)
-                moving, tri_id = moving[going], tri_id[going]
-                if not len(moving):
+            faces["change"], faces["first"], faces["second"] = adam_step(
+                own.detach(), own.grad, faces["first"], faces["second"], k + 1, self.lr)
+            taken[faces["index"]] = k + 1
+            energies.append(energy.detach())
+            if self.tolerance is None or len(energies) <= STOP_WINDOW:
+                continue
+            going = ~settled(energies[0], energies[-1], self.tolerance)
+            if not going.all():
+                change[faces["index"]] = faces["change"]
+                faces = {name: value[going] for name, value in faces.items()}
+                tri_id = tri_id[going]
+                energies = deque((e[going] for e in energies), maxlen=STOP_WINDOW + 1)
+                if not going.any():
                     break
+        change[faces["index"]] = faces["change"]
         return start + change * step, taken
 
 
@@ -227,13 +238,9 @@ def adam_step(param: torch.Tensor, grad: torch.Tensor, first: torch.Tensor,
     return param - lr / (1 - beta1 ** t) * first / denominator, first, second
 
 
-def settled(energies: torch.Tensor, tolerance: float) -> torch.Tensor:
-    """`(B,)` bool: which fits have settled, given their energies so far `(steps, B)`: those
-    that fell by less than `tolerance` (a share) over the last `STOP_WINDOW` steps. Before
-    that many steps, none."""
-    if len(energies) <= STOP_WINDOW:
-        return torch.zeros(energies.shape[1], dtype=torch.bool, device=energies.device)
-    before, now = energies[-1 - STOP_WINDOW], energies[-1]
+def settled(before: torch.Tensor, now: torch.Tensor, tolerance: float) -> torch.Tensor:
+    """`(B,)` bool: which fits have settled, given each one's energy `(B,)` `STOP_WINDOW`
+    steps ago and now: those whose energy fell by less than `tolerance` (a share) since."""
     return before - now < tolerance * before.abs()
 
 

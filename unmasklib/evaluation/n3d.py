@@ -144,7 +144,7 @@ def held_out_guidance(n3d: N3D, masked: torch.Tensor, profile: Profile, face_mod
     keyed by N3D's weights, the images and the settings, and reused while they stay."""
     dilation, band = profile.painting_map()
     settings = (dilation, band, snapping.SNAP_ROUNDS, profile.fit_steps, profile.fit_lr,
-                profile.fit_prior_weight, RASTER_EVERY)
+                profile.fit_prior_weight, profile.fit_tolerance, RASTER_EVERY)
     key = _fingerprint(n3d, masked, settings) if cache is not None else ""
     if cache is not None and Path(cache).is_file():
         kept = torch.load(cache, weights_only=True)
