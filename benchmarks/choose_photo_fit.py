@@ -28,7 +28,7 @@ from unmasklib.alignment import find_face_points
 from unmasklib.config import get_profile
 from unmasklib.data.folder import mask_photo
 from unmasklib.data.masks import MASK_TYPES
-from unmasklib.fitting import PHOTO_POINT_WEIGHT, FaceFit
+from unmasklib.fitting import PHOTO_FIT_STOPS, PHOTO_POINT_WEIGHT, FaceFit
 from unmasklib.images import from_uint8
 from unmasklib.metrics import colour_error, psnr, real_identity_similarity
 from unmasklib.pipeline import Unmasker
@@ -61,7 +61,7 @@ def main() -> None:
               "| SFace to her photo |\n|---|---|---|---|---|")
         for scale in args.scales:
             unmasker.fit = FaceFit.of_profile(profile, unmasker.face_model, PHOTO_POINT_WEIGHT,
-                                              scale)
+                                              scale, PHOTO_FIT_STOPS)
             rows = []
             for kind, masked, worn in worn_masks:
                 result = unmasker.unmask(masked, find_face=True, seed=0)

@@ -22,7 +22,7 @@ from unmasklib.config import get_profile
 from unmasklib.data import MASK_KINDS
 from unmasklib.data.folder import mask_photo
 from unmasklib.face3d import render_faces
-from unmasklib.fitting import FaceFit
+from unmasklib.fitting import PHOTO_FIT_STOPS, FaceFit
 from unmasklib.guidance import n3d_outputs
 
 
@@ -46,7 +46,7 @@ def main() -> None:
         eye_distance = (target[0] - target[1]).norm()
         start = n3d_outputs(unmasker.n3d, session.working).coeffs
         for weight in args.weights:
-            fit = FaceFit.of_profile(profile, unmasker.face_model, weight)
+            fit = FaceFit.of_profile(profile, unmasker.face_model, weight, stops=PHOTO_FIT_STOPS)
             coeffs = fit(session.working, session.guidance.occlusion, start, session.anchors)
             points = five_points(render_faces(unmasker.face_model, coeffs.to(unmasker.device),
                                               profile.image_size).landmarks).cpu()[0]

@@ -19,7 +19,7 @@ from unmasklib.alignment import (
     transform_points,
 )
 from unmasklib.data import held_out_faces
-from unmasklib.fitting import PHOTO_POINT_WEIGHT
+from unmasklib.fitting import PHOTO_FIT_STOPS, PHOTO_POINT_WEIGHT
 from unmasklib.guidance import n3d_guidance
 from unmasklib.images import to_uint8
 from unmasklib.pipeline import as_rgb_array, edit_coeffs
@@ -187,6 +187,8 @@ def test_five_points_given_anchor_the_fit_where_the_crop_has_them(unmasker, face
     free = unmasker.fit(session.working, session.guidance.occlusion, raw)
     torch.testing.assert_close(session.guidance.coeffs, anchored.cpu())
     assert unmasker.fit.point_weight == PHOTO_POINT_WEIGHT > 0
+    # a photo's fit takes every step (PHOTO_FIT_STOPS), where the profile's fit may stop
+    assert not PHOTO_FIT_STOPS and unmasker.fit.tolerance is None
     assert not torch.equal(anchored, free)
     # two eyes say nothing of the mouth: no anchor
     eyes_only = unmasker.session(photo, eyes=transform_points(canonical[:2], matrix))

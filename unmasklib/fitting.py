@@ -58,6 +58,12 @@ PHOTO_POINT_WEIGHT = 1.0
 # the model cannot draw, so their fits keep the plain distance (NME on 96 unseen training-split
 # faces 0.0528 plain, 0.0533 at 0.1).
 PHOTO_OUTLIER_SCALE = 0.1
+# Whether a photo's fit may end once it settles (`Profile.fit_tolerance`), as synthetic faces'
+# fits do. Not: on Grace Hopper's portrait wearing each mask kind (three styles each; cpu
+# networks of 048423c, `benchmarks/choose_photo_fit.py`), painted-mask ΔE 2.68 / PSNR 14.82 dB
+# / SFace 0.567 with every step, 2.98 / 14.77 / 0.555 stopping at 0.1 % (0.0003 and 0.0001:
+# 2.94 / 14.78 / 0.556): her N95 fits flatten, then still move where it matters.
+PHOTO_FIT_STOPS = False
 # The fit rasterises anew every this many steps and reuses the triangle under each pixel in
 # between, with barycentrics computed afresh (the z-buffer is a third of a step). On 96
 # train-split faces after the cpu profile's training samples (never trained on; cpu N3D,
@@ -137,10 +143,14 @@ class FaceFit:
 
     @classmethod
     def of_profile(cls, profile: Profile, face_model: MorphableModel,
-                   point_weight: float = 0.0, outlier_scale: float | None = None) -> FaceFit:
+                   point_weight: float = 0.0, outlier_scale: float | None = None,
+                   stops: bool = True) -> FaceFit:
+        """The profile's fit; `stops`: whether a face's fit ends once it settles (at the
+        profile's `fit_tolerance`) or takes every step (photos, `PHOTO_FIT_STOPS`)."""
         return cls(face_model, profile.image_size, profile.fit_steps, profile.fit_lr,
                    profile.fit_prior_weight, point_weight=point_weight,
-                   outlier_scale=outlier_scale, tolerance=profile.fit_tolerance)
+                   outlier_scale=outlier_scale,
+                   tolerance=profile.fit_tolerance if stops else None)
 
     def __call__(self, images: torch.Tensor, occlusion: torch.Tensor, coeffs: torch.Tensor,
                  points: torch.Tensor | None = None, batch_size: int = 32,

@@ -44,7 +44,7 @@ from .face3d import (
     render_faces,
     with_light_direction,
 )
-from .fitting import PHOTO_OUTLIER_SCALE, PHOTO_POINT_WEIGHT, FaceFit
+from .fitting import PHOTO_FIT_STOPS, PHOTO_OUTLIER_SCALE, PHOTO_POINT_WEIGHT, FaceFit
 from .guidance import Guidance, fitted, n3d_guidance, snap_to_colour_edges
 from .images import dilate, from_uint8, load_rgb, to_uint8
 from .models import InpaintingGenerator
@@ -263,7 +263,7 @@ class Unmasker:
         return cls(load_n3d(profile, folder, device),
                    load_inpainting(profile, folder, device=device), face_model, dilation,
                    FaceFit.of_profile(profile, face_model, PHOTO_POINT_WEIGHT,
-                                      PHOTO_OUTLIER_SCALE), band)
+                                      PHOTO_OUTLIER_SCALE, PHOTO_FIT_STOPS), band)
 
     def session(self, image: ImageInput, occlusion: np.ndarray | None = None,
                 eyes: np.ndarray | None = None, find_face: bool = False) -> UnmaskSession:
