@@ -59,7 +59,7 @@ PHOTO_POINT_WEIGHT = 1.0
 # faces 0.0528 plain, 0.0533 at 0.1).
 PHOTO_OUTLIER_SCALE = 0.1
 # Whether a photo's fit may end once it settles (`Profile.fit_tolerance`), as synthetic faces'
-# fits do. Not: on Grace Hopper's portrait wearing each mask kind (three styles each; cpu
+# fits do. It may not: on Grace Hopper's portrait wearing each mask kind (three styles each; cpu
 # networks of 048423c, `benchmarks/choose_photo_fit.py`), painted-mask ΔE 2.68 / PSNR 14.82 dB
 # / SFace 0.567 with every step, 2.98 / 14.77 / 0.555 stopping at 0.1 % (0.0003 and 0.0001:
 # 2.94 / 14.78 / 0.556): her N95 fits flatten, then still move where it matters.
@@ -190,8 +190,7 @@ class FaceFit:
         # What each face's fit needs, for the faces still being fitted: one that settles
         # leaves them (its result kept in `change`), so the others' steps no longer pay for it.
         faces = {"index": torch.arange(len(start), device=start.device), "images": images,
-                 "visible": visible, "seen": visible[:, 0] > 0, "start": start,
-                 "step": step,
+                 "visible": visible, "seen": visible[:, 0] > 0, "start": start, "step": step,
                  "points": points,
                  "point_weight": self.point_weight * known / eye_distance.square(),
                  "change": torch.zeros_like(start), "first": torch.zeros_like(start),
