@@ -217,19 +217,21 @@ class FaceFit:
                 energy.sum().backward()
             faces["change"], faces["first"], faces["second"] = adam_step(
                 own.detach(), own.grad, faces["first"], faces["second"], k + 1, self.lr)
-            taken[faces["index"]] = k + 1
             energies.append(energy.detach())
             if self.tolerance is None or len(energies) <= STOP_WINDOW:
                 continue
             going = ~settled(energies[0], energies[-1], self.tolerance)
             if not going.all():
                 change[faces["index"]] = faces["change"]
+                taken[faces["index"][~going]] = k + 1
                 faces = {name: value[going] for name, value in faces.items()}
                 tri_id = tri_id[going]
                 energies = deque((e[going] for e in energies), maxlen=STOP_WINDOW + 1)
                 if not going.any():
                     break
+        # The faces still moving took every step (none are left where all settled).
         change[faces["index"]] = faces["change"]
+        taken[faces["index"]] = self.steps
         return start + change * step, taken
 
 
