@@ -5,8 +5,14 @@ from __future__ import annotations
 import torch
 
 from unmasklib.face3d import load_face_model, render_faces
-from unmasklib.images import erode, push_pull_fill, region_median
-from unmasklib.painting import AGREEMENT, SILHOUETTE_MARGIN, photo_matched_render
+from unmasklib.images import dilate, erode, push_pull_fill, region_median
+from unmasklib.painting import (
+    AGREEMENT,
+    SILHOUETTE_MARGIN,
+    TYPICAL_RING,
+    photo_matched_render,
+    typical_difference,
+)
 
 
 def test_push_pull_keeps_the_known_pixels_and_fills_a_constant_with_itself():
@@ -116,6 +122,43 @@ def test_a_cast_beyond_the_agreement_is_carried_and_hair_over_the_face_is_not():
     inside_face = ((occlusion > 0.5) & (face > 0.5)).expand_as(guide)
     expected = (render.image + cast).clamp(-1, 1)
     assert (guide - expected)[inside_face].abs().max() < 1e-5
+
+
+def test_hair_over_most_of_the_face_does_not_decide_the_typical_difference():
+    """Hair over more than half of the visible face, none of it near the occlusion, and the
+    skin beside the occlusion darker than the render by more than `AGREEMENT` (the
+    astronaut's bangs and her cheeks): the skin's cast is carried under the occlusion. Over
+    the whole visible face the median would be the hair's, and the cheeks left out."""
+    render, _ = scene()
+    face = render.face_mask
+    occlusion = torch.zeros_like(face)
+    occlusion[..., 40:54, 16:48] = 1
+    ring = round(TYPICAL_RING * 64)
+    rows = torch.arange(64).view(1, 1, 64, 1)
+    hair = ((rows < 40 - ring) & (face > 0.5)).float()
+    cast = torch.tensor([-0.45, -0.4, -0.35]).view(1, 3, 1, 1)
+    photo = torch.where(hair > 0.5, torch.full_like(render.image, 0.9), render.image + cast)
+    compared = (1 - occlusion) * erode(face, SILHOUETTE_MARGIN)
+    share = (hair * compared).flatten(1).sum(1) / compared.flatten(1).sum(1)
+    assert (share > 0.5).all() and not (hair * dilate(occlusion, ring)).any()
+    assert torch.allclose(typical_difference(photo - render.image, compared, occlusion),
+                          cast.view(1, 3).expand(2, 3), atol=1e-6)
+    guide = photo_matched_render(render, photo, occlusion)
+    inside_face = ((occlusion > 0.5) & (face > 0.5)).expand_as(guide)
+    expected = (render.image + cast).clamp(-1, 1)
+    assert (guide - expected)[inside_face].abs().max() < 1e-5
+
+
+def test_the_typical_difference_is_the_whole_faces_where_no_face_lies_near_the_occlusion():
+    render, _ = scene()
+    face = render.face_mask
+    occlusion = torch.zeros_like(face)
+    occlusion[..., :3, :3] = 1      # a corner of background, far from the face
+    compared = (1 - occlusion) * erode(face, SILHOUETTE_MARGIN)
+    difference = torch.randn(render.image.shape, generator=torch.Generator().manual_seed(0))
+    assert not (compared * dilate(occlusion, round(TYPICAL_RING * 64))).any()
+    assert torch.equal(typical_difference(difference, compared, occlusion),
+                       region_median(difference, compared))
 
 
 def test_region_median_is_each_channels_median_over_the_region():
