@@ -39,7 +39,7 @@ AGREEMENT = 0.3
 # side of the occlusion (16 px at 128): the skin beside the mask, which says how the skin
 # under it differs from the render. Over the whole visible face, the median was that of the
 # astronaut's bangs, which cover most of her visible face, and her cheeks were left out as
-# too far from it (her cloth-masked lower face was painted about 18 L* too dark). Chosen on
+# too far from it (her cloth-masked lower face was painted about 16 L* too dark). Chosen on
 # Grace Hopper's portrait wearing each mask kind in seven styles (`benchmarks/
 # choose_photo_fit.py --rings 1 0.25 0.125 --seeds 0 1 2 3 4 5 6`, cpu networks of d4d2b09):
 # painted-mask colour error 3.07 over the whole visible face, 2.72 within 1/4, 2.52 within
