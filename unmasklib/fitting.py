@@ -222,8 +222,8 @@ class FaceFit:
                 continue
             going = ~settled(energies[0], energies[-1], self.tolerance)
             if not going.all():
-                change[faces["index"]] = faces["change"]
-                taken[faces["index"][~going]] = k + 1
+                leaving = faces["index"][~going]
+                change[leaving], taken[leaving] = faces["change"][~going], k + 1
                 faces = {name: value[going] for name, value in faces.items()}
                 tri_id = tri_id[going]
                 energies = deque((e[going] for e in energies), maxlen=STOP_WINDOW + 1)
